@@ -1,0 +1,188 @@
+"""The stateful API: load a model once, harmonize many composites at their full resolution."""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from engine.classical import harmonize_classical
+from engine.color_lift import LocalAffine
+from engine.devices import describe_device, pick_device
+from engine.errors import CancelledError, HarmonizerError, MaskError
+from engine.model_file import load_model
+from engine.registry import resolve_model
+
+METHODS = ("rain", "classical")
+# The network sees the foreground with this much context on each side (as a fraction of the
+# foreground's larger side): enough background to read the scene's light, not so much that a small
+# object shrinks to a few pixels at the working size.
+CONTEXT = 1.0
+Progress = Callable[[float, str], None] | None
+Cancel = Callable[[], bool] | None
+
+
+def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Validate shapes and return the mask as float32 0..1; errors are one line for the user."""
+    if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
+        raise HarmonizerError(f"composite must be an H x W x 3 uint8 RGB image, got {composite.shape} {composite.dtype}")
+    if mask.shape[:2] != composite.shape[:2]:
+        raise MaskError(
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but the composite is {composite.shape[1]}x{composite.shape[0]}"
+        )
+    mask = mask.astype(np.float32)
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.max(initial=0) > 1.0:
+        mask = mask / 255.0
+    mask = np.clip(mask, 0, 1)
+    if not (mask > 0.01).any():
+        raise MaskError("the mask is empty: paint the foreground that should be harmonized")
+    if (mask > 0.99).all():
+        raise MaskError("the mask covers the whole image: some background is needed to harmonize against")
+    return mask
+
+
+def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero((mask > threshold).any(1)), np.nonzero((mask > threshold).any(0))
+    return int(xs[0][0]), int(ys[0][0]), int(xs[0][-1]) + 1, int(ys[0][-1]) + 1
+
+
+def context_box(mask: np.ndarray, context: float = CONTEXT) -> tuple[int, int, int, int]:
+    h, w = mask.shape
+    x0, y0, x1, y1 = mask_box(mask)
+    pad = int(round(max(x1 - x0, y1 - y0) * context))
+    return max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+
+
+def blend(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:
+    """composite + (harmonized - composite) * mask * strength, exact outside the mask."""
+    out = composite.copy()
+    if strength <= 0:
+        return out
+    x0, y0, x1, y1 = mask_box(mask)
+    m = (mask[y0:y1, x0:x1] * float(min(strength, 1.0)))[..., None]
+    c = composite[y0:y1, x0:x1].astype(np.float32)
+    h = harmonized[y0:y1, x0:x1].astype(np.float32)
+    region = np.clip(c + (h - c) * m + 0.5, 0, 255).astype(np.uint8)
+    keep = m[..., 0] <= 0
+    region[keep] = composite[y0:y1, x0:x1][keep]
+    out[y0:y1, x0:x1] = region
+    return out
+
+
+class Harmonizer:
+    """Holds one loaded model (or the classical method) and harmonizes composites with it.
+
+    >>> h = Harmonizer(model="default")            # doctest: +SKIP
+    >>> out = h.harmonize(composite, mask)          # doctest: +SKIP
+    """
+
+    def __init__(self, model: str = "default", method: str = "rain", device: str = "auto"):
+        if method not in METHODS:
+            raise HarmonizerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        self.method = method
+        self.notice = ""  # last non-fatal message for the user (e.g. a fallback to the CPU)
+        self.net = None
+        self.info = None
+        if method == "classical":
+            self.device = torch.device("cpu")
+            self.model_name = "classical"
+            return
+        self.device = pick_device(device)
+        self.net, self.info = load_model(resolve_model(model), "cpu")
+        self.model_name = self.info.name
+        self._to(self.device)
+
+    @property
+    def device_name(self) -> str:
+        return "CPU" if self.method == "classical" else describe_device(self.device)
+
+    @property
+    def working_size(self) -> int:
+        return self.info.working_size if self.info else 256
+
+    def _to(self, device: torch.device) -> None:
+        self.device = device
+        self.net.to(device)
+        if device.type == "cuda":
+            self.net.to(memory_format=torch.channels_last)
+
+    def harmonize(
+        self,
+        composite: np.ndarray,
+        mask: np.ndarray,
+        strength: float = 1.0,
+        progress: Progress = None,
+        cancel: Cancel = None,
+    ) -> np.ndarray:
+        """Full-resolution harmonization of an RGB uint8 composite; returns uint8 of the same size."""
+        mask = check_inputs(composite, mask)
+        if not 0.0 <= strength <= 1.0:
+            raise HarmonizerError(f"strength must be between 0 and 1, got {strength}")
+        step = _Stepper(progress, cancel)
+        step(0.0, "preparing")
+        if self.method == "classical":
+            harmonized = harmonize_classical(composite, mask)
+        else:
+            harmonized = self._harmonize_network(composite, mask, step)
+        step(0.95, "blending")
+        out = blend(composite, harmonized, mask, strength)
+        step(1.0, "done")
+        return out
+
+    def _harmonize_network(self, composite, mask, step) -> np.ndarray:
+        x0, y0, x1, y1 = context_box(mask)
+        comp_crop, mask_crop = composite[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+        size = self.working_size
+        comp_low = cv2.resize(comp_crop, (size, size), interpolation=cv2.INTER_AREA)
+        mask_low = np.clip(cv2.resize(mask_crop, (size, size), interpolation=cv2.INTER_AREA), 0, 1)
+        if mask_low.max() < 0.01:
+            # The foreground is far below one working-size pixel; nothing the network could see.
+            raise MaskError("the masked region is too small to harmonize; paint a larger area")
+        step(0.1, "running the network")
+        out_low = self.predict(comp_low, mask_low)
+        step(0.6, "applying at full resolution")
+        lift = LocalAffine.fit(comp_low / np.float32(255), out_low / np.float32(255), mask_low)
+        harmonized = composite.copy()
+        bx0, by0, bx1, by1 = mask_box(mask_crop)
+        region = lift.apply(comp_crop[by0:by1, bx0:bx1], comp_crop.shape[:2], (bx0, by0, bx1, by1))
+        harmonized[y0 + by0 : y0 + by1, x0 + bx0 : x0 + bx1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+        return harmonized
+
+    @torch.inference_mode()
+    def predict(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The bare network at working size: uint8 composite + float mask -> uint8 output (same size)."""
+        try:
+            return self._predict_on(self.device, composite, mask)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            self.notice = "the GPU ran out of memory; harmonized on the CPU instead"
+            warnings.warn(self.notice)
+            self._to(torch.device("cpu"))
+            return self._predict_on(self.device, composite, mask)
+
+    def _predict_on(self, device, composite, mask) -> np.ndarray:
+        comp_t = torch.from_numpy(composite).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
+        mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
+        if device.type == "cuda":
+            # Half precision on the GPU; autocast keeps the normalization's reductions in float32.
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = self.net(comp_t.contiguous(memory_format=torch.channels_last), mask_t)
+        else:
+            out = self.net(comp_t, mask_t)
+        out = out.float().clamp(-1, 1).add(1).mul(127.5).round()
+        return out[0].permute(1, 2, 0).to("cpu", torch.uint8).numpy()
+
+
+class _Stepper:
+    def __init__(self, progress: Progress, cancel: Cancel):
+        self.progress, self.cancel = progress, cancel
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if self.cancel is not None and self.cancel():
+            raise CancelledError("harmonization cancelled")
+        if self.progress is not None:
+            self.progress(fraction, stage)

@@ -1,0 +1,125 @@
+"""The RainNet generator: a U-Net in the shape of the official RainNet (Ling et al., CVPR 2021).
+
+Encoder: `depth` stride-2 4x4 convolutions (256 -> 1 for depth 8) with instance norm. Decoder: transposed
+convolutions normalized by the chosen mask-aware layer (RAIN by default), dropout in the three blocks
+above the bottleneck, attention gates on the three outermost skip connections, tanh output. The
+prediction replaces the composite only inside the mask.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from engine.normalization import build_norm
+
+# ngf is the only knob the presets turn: 64 is the published network; the smaller ones are what a
+# laptop CPU can run (and we can train) comfortably.
+PRESETS: dict[str, dict] = {
+    "tiny": {"ngf": 16, "depth": 8},
+    "small": {"ngf": 32, "depth": 8},
+    "base": {"ngf": 64, "depth": 8},
+}
+ATTENTION_LEVELS = 3
+DROPOUT_BLOCKS = 3
+
+
+def _channels(ngf: int, level: int) -> int:
+    return ngf * min(2**level, 8)
+
+
+class AttentionGate(nn.Module):
+    """Re-weights a skip connection per pixel from the decoder's view of it (1x1 conv + sigmoid)."""
+
+    def __init__(self, up_channels: int, skip_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(up_channels + skip_channels, skip_channels, 1)
+
+    def forward(self, up, skip):
+        return skip * torch.sigmoid(self.conv(torch.cat([up, skip], 1)))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, norm: str | None, dropout: float):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=norm is None)
+        self.norm = build_norm(norm, out_ch) if norm else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x, mask):
+        x = self.up(torch.relu(x))
+        if self.norm is not None:
+            x = self.norm(x, mask)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return x
+
+
+class RainNet(nn.Module):
+    def __init__(
+        self, ngf: int = 64, depth: int = 8, norm: str = "rain", dropout: float = 0.5, attention: bool = True
+    ):
+        super().__init__()
+        if depth < 2:
+            raise ValueError("depth must be at least 2")
+        self.config = {"ngf": ngf, "depth": depth, "norm": norm, "dropout": dropout, "attention": attention}
+        self.depth = depth
+        ch = [_channels(ngf, i) for i in range(depth)]
+
+        self.encoder = nn.ModuleList([nn.Conv2d(4, ch[0], 4, 2, 1)])
+        self.enc_norms = nn.ModuleList([nn.Identity()])
+        for i in range(1, depth):
+            innermost = i == depth - 1
+            self.encoder.append(nn.Conv2d(ch[i - 1], ch[i], 4, 2, 1, bias=innermost))
+            # The innermost map is 1x1 at 256: instance statistics there are meaningless.
+            self.enc_norms.append(nn.Identity() if innermost else nn.InstanceNorm2d(ch[i], affine=True))
+
+        # decoder[j] turns level j's features into level j-1's resolution (j = 0 gives the image).
+        self.decoder = nn.ModuleList()
+        for j in range(depth):
+            in_ch = ch[j] if j == depth - 1 else 2 * ch[j]
+            if j == 0:
+                self.decoder.append(DecoderBlock(in_ch, 3, None, 0.0))
+            else:
+                drop = dropout if depth - 1 - DROPOUT_BLOCKS <= j < depth - 1 else 0.0
+                self.decoder.append(DecoderBlock(in_ch, ch[j - 1], norm, drop))
+        levels = range(min(ATTENTION_LEVELS, depth - 1)) if attention else range(0)
+        self.gates = nn.ModuleDict({str(j): AttentionGate(ch[j], ch[j]) for j in levels})
+
+    @property
+    def multiple(self) -> int:
+        """Input sides must be multiples of this."""
+        return 2**self.depth
+
+    def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """composite B x 3 x H x W in [-1, 1], mask B x 1 x H x W in [0, 1] -> harmonized, same range."""
+        h, w = composite.shape[-2:]
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(f"input {w}x{h} is not a multiple of {self.multiple}")
+        mask = mask.to(composite.dtype)
+        skips = []
+        x = torch.cat([composite, mask], 1)
+        for i, (conv, norm) in enumerate(zip(self.encoder, self.enc_norms)):
+            x = conv(x if i == 0 else nn.functional.leaky_relu(x, 0.2))
+            x = norm(x)
+            skips.append(x)
+        x = skips[-1]
+        for j in range(self.depth - 1, -1, -1):
+            x = self.decoder[j](x, mask)
+            if j > 0:
+                skip = skips[j - 1]
+                gate = self.gates[str(j - 1)] if str(j - 1) in self.gates else None
+                if gate is not None:
+                    skip = gate(x, skip)
+                x = torch.cat([x, skip], 1)
+        pred = torch.tanh(x)
+        return pred * mask + composite * (1 - mask)
+
+
+def build_rainnet(preset: str | None = None, **overrides) -> RainNet:
+    kwargs = dict(PRESETS[preset]) if preset else {}
+    kwargs.update(overrides)
+    return RainNet(**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
