@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.atomic import atomic_path
@@ -77,7 +77,7 @@ def load_model(path, device="cpu") -> tuple[RainNet, ModelInfo]:
     model = RainNet(**{k: info.config[k] for k in ARCH_KEYS if k in info.config})
     try:
         state = load_file(str(info.path))
-    except (SafetensorsError, OSError) as exc:
+    except (SafetensorError, OSError) as exc:
         raise HarmonizerError(f"cannot read weights from {info.path.name}: {exc}") from None
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
