@@ -1,0 +1,676 @@
+"""Fine-tune on your photos: set up a trainer run, watch it live, stop/resume/discard it, use the result.
+
+The dialog is modeless and only displays `TrainingProcess.state`; the training itself is a child
+process, so the editor stays usable and a trainer crash never takes the document with it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView, QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
+    QRadioButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+)
+
+from engine.atomic import atomic_write_bytes
+from engine.errors import HarmonizerError
+from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
+from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
+from harmonizer_gui.training_process import (
+    ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING, TrainingProcess,
+)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+MASK_SUFFIX = "_mask"
+SCRATCH = ""  # base-model combo data for "no base model"
+# Advanced users (and the tests) can pass trainer options the form does not show, e.g. --ngf 8.
+EXTRA_ARGS_ENV = "HARMONIZER_TRAIN_EXTRA_ARGS"
+STATE_FILE = "finetune_last_run.json"
+
+
+def config_dir() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(os.environ.get("HARMONIZER_CONFIG_DIR") or user_config_dir("harmonizer", appauthor=False))
+
+
+def count_photos(folders) -> tuple[int, int]:
+    """(photos, photos with a mask) in the folders, the way the trainer pairs them (X.ext + X_mask.*)."""
+    photos = masks = 0
+    for folder in folders:
+        try:
+            files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+        except OSError:
+            continue
+        mask_stems = {p.stem[: -len(MASK_SUFFIX)] for p in files if p.stem.endswith(MASK_SUFFIX)}
+        for p in files:
+            if not p.stem.endswith(MASK_SUFFIX):
+                photos += 1
+                masks += p.stem in mask_stems
+    return photos, masks
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@dataclass
+class FinetuneSettings:
+    folders: list[str]
+    name: str
+    base_model: str = SCRATCH
+    budget_kind: str = "epochs"  # or "minutes"
+    budget: float = 5
+    size: int = 256
+    device: str = "auto"
+    batch: int = 4
+    extra_args: list[str] = field(default_factory=list)
+
+    def to_args(self) -> list[str]:
+        args: list[str] = []
+        for folder in self.folders:
+            args += ["--data", folder]
+        if self.base_model:
+            args += ["--init", self.base_model]
+        args += [f"--{self.budget_kind}", f"{self.budget:g}", "--size", str(self.size), "--batch", str(self.batch)]
+        args += ["--device", self.device, "--out", self.name, "--progress", "json"]
+        return args + list(self.extra_args)  # last, so they override the form's values
+
+
+class FinetuneDialog(QDialog):
+    """`model_ready(name, path)`: a trained model was registered; `use_model(path)`: the user asked the
+    editor to switch to it."""
+
+    model_ready = Signal(str, str)
+    use_model = Signal(str)
+
+    def __init__(self, parent=None, process: TrainingProcess | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune on your photos")
+        self.setModal(False)
+        self.process = process or TrainingProcess(self)
+        self.process.setParent(self)
+        self.process.event.connect(self._on_event)
+        self.process.phase_changed.connect(self._update_buttons)
+        self.process.finished.connect(self._on_finished)
+        self._settings: FinetuneSettings | None = None
+        self._resume: dict | None = None
+        self._close_when_done = False
+        self._model_path: str | None = None
+        self._name_valid = False
+        self._build()
+        self._load_resume_state()
+        self._refresh_models()
+        self._refresh_counts()
+        self._validate_name()
+        self._update_buttons()
+        self.resize(980, 820)
+
+    # -- layout --------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        setup = QGroupBox("Training data and model")
+        form = QFormLayout(setup)
+        form.setFieldGrowthPolicy(QFormLayout.ExpandingFieldsGrow)
+
+        self.folder_list = QListWidget()
+        self.folder_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.folder_list.setMaximumHeight(72)
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self._browse_folder)
+        self.remove_btn = QPushButton("Remove")
+        self.remove_btn.clicked.connect(self._remove_folders)
+        col = QVBoxLayout()
+        col.addWidget(add)
+        col.addWidget(self.remove_btn)
+        col.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_list, 1)
+        row.addLayout(col)
+        self.count_label = QLabel()
+        box = QVBoxLayout()
+        box.addLayout(row)
+        box.addWidget(self.count_label)
+        form.addRow("Photo folders:", box)
+
+        self.base_combo = QComboBox()
+        self.base_combo.currentIndexChanged.connect(self._on_base_changed)
+        self.base_note = QLabel()
+        self.base_note.setWordWrap(True)
+        base = QVBoxLayout()
+        base.addWidget(self.base_combo)
+        base.addWidget(self.base_note)
+        form.addRow("Start from:", base)
+
+        self.epochs_radio = QRadioButton("Epochs")
+        self.minutes_radio = QRadioButton("Minutes")
+        self.epochs_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.epochs_radio)
+        group.addButton(self.minutes_radio)
+        self.epochs_spin = QSpinBox(minimum=1, maximum=10000, value=5)
+        self.minutes_spin = QSpinBox(minimum=1, maximum=100000, value=10, suffix=" min")
+        self.epochs_radio.toggled.connect(self._sync_budget)
+        budget = QHBoxLayout()
+        for w in (self.epochs_radio, self.epochs_spin, self.minutes_radio, self.minutes_spin):
+            budget.addWidget(w)
+        budget.addStretch(1)
+        form.addRow("Budget:", budget)
+
+        self.size_combo = QComboBox()
+        for size, note in ((256, "fast, the usual choice"), (512, "finer detail, about 4x slower")):
+            self.size_combo.addItem(f"{size} px  ({note})", size)
+        self.device_combo = QComboBox()
+        self._fill_devices()
+        size_dev = QHBoxLayout()
+        size_dev.addWidget(self.size_combo, 1)
+        size_dev.addWidget(QLabel("Device:"))
+        size_dev.addWidget(self.device_combo, 1)
+        form.addRow("Working size:", size_dev)
+
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("e.g. my-holiday-photos")
+        self.name_edit.textChanged.connect(self._validate_name)
+        self.name_note = QLabel()
+        self.name_note.setWordWrap(True)
+        name = QVBoxLayout()
+        name.addWidget(self.name_edit)
+        name.addWidget(self.name_note)
+        form.addRow("New model name:", name)
+
+        self.advanced_btn = QToolButton(text="Advanced", checkable=True)
+        self.advanced_btn.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.advanced_btn.setArrowType(Qt.RightArrow)
+        self.advanced_btn.toggled.connect(self._toggle_advanced)
+        self.advanced = QWidget()
+        adv = QFormLayout(self.advanced)
+        adv.setContentsMargins(0, 0, 0, 0)
+        self.batch_spin = QSpinBox(minimum=1, maximum=256, value=4)
+        adv.addRow("Batch size:", self.batch_spin)
+        self.extra_edit = QLineEdit(os.environ.get(EXTRA_ARGS_ENV, ""))
+        self.extra_edit.setPlaceholderText("more trainer options, e.g. --ngf 32 --norm rain")
+        adv.addRow("Extra trainer options:", self.extra_edit)
+        self.advanced.setVisible(False)
+        form.addRow(self.advanced_btn, self.advanced)
+        self.setup_box = setup
+        root.addWidget(setup)
+
+        run = QGroupBox("Progress")
+        grid = QGridLayout(run)
+        self.status_label = QLabel("Not started.")
+        self.status_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.detail_label = QLabel()
+        grid.addWidget(self.status_label, 0, 0, 1, 2)
+        grid.addWidget(self.progress, 1, 0, 1, 2)
+        grid.addWidget(self.detail_label, 2, 0, 1, 2)
+        self.loss_curves = CurvesWidget("Training loss")
+        self.loss_curves.add_series("generator", "#d9534f")
+        self.loss_curves.add_series("L1", "#337ab7")
+        self.val_curves = CurvesWidget("Validation")
+        self.val_curves.add_series("PSNR dB", "#2e9e5b", markers=True)
+        self.val_curves.add_series("fMSE", "#e08a1e", axis=RIGHT, markers=True)
+        self.val_curves.empty_text = "Measured before training and after each epoch"
+        grid.addWidget(self.loss_curves, 3, 0)
+        grid.addWidget(self.val_curves, 3, 1)
+        self.sample_caption = QLabel("Validation samples (composite · output · target) appear after the first check.")
+        grid.addWidget(self.sample_caption, 4, 0, 1, 2)
+        self.sample_row = QHBoxLayout()
+        self.sample_row.addStretch(1)
+        samples = QWidget()
+        samples.setLayout(self.sample_row)
+        scroll = QScrollArea()
+        scroll.setWidget(samples)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedHeight(118)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        grid.addWidget(scroll, 5, 0, 1, 2)
+        grid.setRowStretch(3, 1)
+        root.addWidget(run, 1)
+
+        self.results_box = QGroupBox("Result")
+        res = QVBoxLayout(self.results_box)
+        self.results_table = QTableWidget(3, 3)
+        self.results_table.setHorizontalHeaderLabels(["Before training", "After training", "Change"])
+        self.results_table.setVerticalHeaderLabels(["PSNR (dB, higher is better)", "MSE", "fMSE (foreground)"])
+        self.results_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.results_table.horizontalHeader().setStretchLastSection(True)
+        self.results_table.setMaximumHeight(120)
+        res.addWidget(self.results_table)
+        use_row = QHBoxLayout()
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.use_btn = QPushButton("Use in editor")
+        self.use_btn.clicked.connect(self._use_model)
+        use_row.addWidget(self.result_label, 1)
+        use_row.addWidget(self.use_btn)
+        res.addLayout(use_row)
+        self.results_box.setVisible(False)
+        root.addWidget(self.results_box)
+
+        self.failure_box = QGroupBox("The trainer stopped with an error")
+        fail = QVBoxLayout(self.failure_box)
+        self.failure_text = QPlainTextEdit(readOnly=True)
+        self.failure_text.setMaximumHeight(140)
+        fail.addWidget(self.failure_text)
+        self.failure_box.setVisible(False)
+        root.addWidget(self.failure_box)
+
+        buttons = QHBoxLayout()
+        self.start_btn = QPushButton("Start training")
+        self.start_btn.setDefault(True)
+        self.start_btn.clicked.connect(self.start_training)
+        self.stop_btn = QPushButton("Stop")
+        self.stop_btn.setToolTip("Save a checkpoint and stop; Resume continues from it later")
+        self.stop_btn.clicked.connect(self.stop_training)
+        self.resume_btn = QPushButton("Resume")
+        self.resume_btn.clicked.connect(self.resume_training)
+        self.cancel_btn = QPushButton("Discard run")
+        self.cancel_btn.setToolTip("Stop at once and delete this run's checkpoints")
+        self.cancel_btn.clicked.connect(self.discard_run)
+        self.close_btn = QPushButton("Close")
+        self.close_btn.clicked.connect(self.close)
+        for b in (self.start_btn, self.stop_btn, self.resume_btn, self.cancel_btn):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_btn)
+        root.addLayout(buttons)
+
+    def _fill_devices(self) -> None:
+        import torch
+
+        self.device_combo.addItem("Automatic", "auto")
+        self.device_combo.addItem("CPU", "cpu")
+        self.device_combo.addItem("CUDA GPU", "cuda")
+        if not torch.cuda.is_available():
+            item = self.device_combo.model().item(2)
+            item.setEnabled(False)
+            item.setToolTip("No CUDA GPU is available on this machine")
+            self.device_combo.setItemText(2, "CUDA GPU (not available)")
+
+    # -- setup ---------------------------------------------------------------------------------------
+    def folders(self) -> list[str]:
+        return [self.folder_list.item(i).text() for i in range(self.folder_list.count())]
+
+    def add_folder(self, folder: str) -> None:
+        folder = str(Path(folder).expanduser())
+        if folder and folder not in self.folders():
+            self.folder_list.addItem(folder)
+        self._refresh_counts()
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of photos")
+        if folder:
+            self.add_folder(folder)
+
+    def _remove_folders(self) -> None:
+        for item in self.folder_list.selectedItems():
+            self.folder_list.takeItem(self.folder_list.row(item))
+        self._refresh_counts()
+
+    def _refresh_counts(self) -> None:
+        folders = self.folders()
+        if not folders:
+            self.count_label.setText("Add one or more folders of photos (X.jpg, with an optional X_mask.png).")
+        else:
+            photos, masks = count_photos(folders)
+            if photos == 0:
+                self.count_label.setText("<b>No photos found</b> in these folders (JPEG, PNG, WebP, TIFF, BMP).")
+            else:
+                rest = photos - masks
+                note = f"; masks are made automatically for the other {rest}" if masks and rest else (
+                    "; masks are made automatically" if not masks else "")
+                self.count_label.setText(f"{photos} photo{'s' * (photos != 1)}, {masks} with a mask{note}.")
+        self._update_buttons()
+
+    def _refresh_models(self) -> None:
+        self.base_combo.blockSignals(True)
+        self.base_combo.clear()
+        models = list_models()
+        for info in models:
+            origin = "bundled" if info.bundled else "yours"
+            self.base_combo.addItem(f"{info.name}  ({origin}, {info.working_size} px)", str(info.path))
+        self.base_combo.addItem("Nothing: train from scratch", SCRATCH)
+        self.base_combo.blockSignals(False)
+        self.base_combo.setCurrentIndex(0)
+        self._on_base_changed()
+
+    def _on_base_changed(self, *_):
+        if self.base_combo.currentData() == SCRATCH:
+            none = self.base_combo.count() == 1
+            self.base_note.setText(
+                ("No trained model is installed, so training starts from scratch. " if none else
+                 "Training starts from scratch. ")
+                + "That needs many more photos and much longer than fine-tuning an existing model."
+            )
+        else:
+            info = next((m for m in list_models() if str(m.path) == self.base_combo.currentData()), None)
+            if info is not None:
+                i = self.size_combo.findData(info.working_size)
+                if i >= 0:
+                    self.size_combo.setCurrentIndex(i)
+            self.base_note.setText("Fine-tuning keeps the base model's architecture; it is not changed on disk.")
+
+    def _sync_budget(self) -> None:
+        self.epochs_spin.setEnabled(self.epochs_radio.isChecked())
+        self.minutes_spin.setEnabled(self.minutes_radio.isChecked())
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.advanced_btn.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
+    def _validate_name(self) -> str | None:
+        """The cleaned name, or None with the reason shown under the field."""
+        text = self.name_edit.text()
+        ok = None
+        if not text.strip():
+            self.name_note.setText("Name the new model; it appears under this name in the editor's model list.")
+        else:
+            try:
+                ok = validate_name(text)
+                if ok == DEFAULT_NAME:
+                    raise HarmonizerError("'default' is the bundled model's name; choose another name")
+            except HarmonizerError as exc:
+                self.name_note.setText(f"<span style='color:#c0392b'>{exc}</span>")
+                ok = None
+        if ok is not None:
+            target = user_models_dir() / f"{ok}{SUFFIX}"
+            self.name_note.setText(
+                f"<span style='color:#b9770e'>A model named “{ok}” exists and will be replaced.</span>"
+                if target.exists() else f"Saved as {target}"
+            )
+        self._name_valid = ok is not None
+        self._update_buttons()
+        return ok
+
+    def settings(self) -> FinetuneSettings:
+        """The form as trainer settings; raises HarmonizerError with what to fix."""
+        name = self._validate_name()
+        if name is None:
+            raise HarmonizerError("give the new model a valid name")
+        folders = self.folders()
+        if not folders:
+            raise HarmonizerError("add at least one folder of photos")
+        if count_photos(folders)[0] == 0:
+            raise HarmonizerError("the chosen folders contain no photos")
+        try:
+            extra = shlex.split(self.extra_edit.text())
+        except ValueError as exc:
+            raise HarmonizerError(f"extra trainer options: {exc}") from None
+        epochs = self.epochs_radio.isChecked()
+        return FinetuneSettings(
+            folders=folders, name=name, base_model=self.base_combo.currentData() or SCRATCH,
+            budget_kind="epochs" if epochs else "minutes",
+            budget=self.epochs_spin.value() if epochs else self.minutes_spin.value(),
+            size=int(self.size_combo.currentData()), device=self.device_combo.currentData(),
+            batch=self.batch_spin.value(), extra_args=extra,
+        )
+
+    # -- running -------------------------------------------------------------------------------------
+    def start_training(self) -> bool:
+        try:
+            settings = self.settings()
+        except HarmonizerError as exc:
+            self._show_status(str(exc), error=True)
+            return False
+        self._settings = settings
+        self._launch(settings.to_args())
+        return True
+
+    def resume_training(self) -> bool:
+        if not self._resume or not Path(self._resume.get("checkpoint") or "").is_file():
+            self._show_status("There is no checkpoint to resume from.", error=True)
+            self._update_buttons()
+            return False
+        self._settings = FinetuneSettings(**self._resume["settings"])
+        self._launch(self._settings.to_args() + ["--resume", self._resume["checkpoint"]], resuming=True)
+        return True
+
+    def _launch(self, args: list[str], resuming: bool = False) -> None:
+        self._reset_view()
+        self._show_status("Resuming from the checkpoint…" if resuming else "Starting the trainer…")
+        self.process.start(args)
+        self._update_buttons()
+
+    def stop_training(self) -> None:
+        self._show_status("Stopping: the trainer is saving a checkpoint…")
+        self.process.stop()
+
+    def discard_run(self) -> None:
+        if self.process.active:
+            self._show_status("Discarding the run…")
+            self.process.cancel()
+        elif self._resume:
+            # A stopped run's checkpoints are only useful for Resume; discarding frees the disk space.
+            import shutil
+
+            run_dir = self._resume.get("run_dir")
+            if run_dir and Path(run_dir).is_dir():
+                shutil.rmtree(run_dir, ignore_errors=True)
+            self._forget_resume()
+            self._show_status("The stopped run was discarded.")
+        self._update_buttons()
+
+    def _reset_view(self) -> None:
+        self.loss_curves.clear()
+        self.val_curves.clear()
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.detail_label.clear()
+        self.results_box.setVisible(False)
+        self.failure_box.setVisible(False)
+        self._set_samples([], None)
+
+    def _on_event(self, ev: dict) -> None:
+        kind = ev["event"]
+        state = self.process.state
+        if kind == "start":
+            budget = (f"{ev['epochs']} epochs" if ev.get("epochs") else
+                      f"{ev['minutes']:g} minutes" if ev.get("minutes") else f"{ev.get('total_steps')} steps")
+            self._show_status(
+                f"Training on {ev.get('train_images')} photos, validating on {ev.get('val_images')}, "
+                f"for {budget} on {ev.get('device')}."
+            )
+        elif kind == "step":
+            self.loss_curves.add_point(0, ev["step"], ev["loss_g"])
+            self.loss_curves.add_point(1, ev["step"], ev.get("loss_l1", float("nan")))
+            self.progress.setValue(int(round(state.fraction * 1000)))
+            self.progress.setFormat(f"{state.fraction:.0%}  ·  ETA {format_duration(state.eta_s)}")
+            self.detail_label.setText(
+                f"Step {ev['step']}, epoch {ev['epoch']}  ·  {ev.get('img_per_s', 0):.1f} images/s  ·  "
+                f"loss {ev['loss_g']:.3f} (L1 {ev.get('loss_l1', 0):.3f}, discriminator {ev.get('loss_d', 0):.3f})"
+            )
+        elif kind == "val":
+            self.val_curves.add_point(0, ev["step"], ev["psnr"])
+            self.val_curves.add_point(1, ev["step"], ev["fmse"])
+            label = "before training" if ev.get("epoch") == 0 else f"after epoch {ev.get('epoch')}"
+            self._set_samples(ev.get("samples") or [], label)
+        elif kind == "checkpoint":
+            self._remember_resume()
+
+    def _set_samples(self, paths: list[str], label: str | None) -> None:
+        while self.sample_row.count() > 1:
+            w = self.sample_row.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        shown = 0
+        for path in paths[:4]:
+            pix = QPixmap(str(path))
+            if pix.isNull():
+                continue  # a sample the trainer is still writing or has cleaned up; the next check has more
+            thumb = QLabel()
+            thumb.setPixmap(pix.scaledToHeight(96, Qt.SmoothTransformation))
+            thumb.setToolTip(str(path))
+            self.sample_row.insertWidget(shown, thumb)
+            shown += 1
+        if label is not None:
+            self.sample_caption.setText(f"Validation samples {label}: composite · output · target")
+
+    def _on_finished(self, phase: str) -> None:
+        state = self.process.state
+        if phase == FINISHED:
+            self._forget_resume()
+            self._model_path = (state.done or {}).get("model_path")
+            self.progress.setValue(1000)
+            self.progress.setFormat("Done")
+            self._show_results(state.before, state.after)
+            name = self._settings.name if self._settings else Path(self._model_path or "").stem
+            if self._model_path:
+                self.result_label.setText(f"“{name}” is registered and can be chosen in the editor's model list.")
+                self.use_btn.setText(f"Use “{name}” in the editor")
+                self.model_ready.emit(name, self._model_path)
+            else:
+                self.result_label.setText("Training finished but the trainer did not register a model.")
+            self.use_btn.setVisible(bool(self._model_path))
+            self._show_status("Training finished.")
+        elif phase == STOPPED:
+            self._remember_resume()
+            self.progress.setFormat(f"Stopped at {state.fraction:.0%}")
+            self._show_status(f"Stopped. Checkpoint saved: {state.checkpoint}. Resume continues from it.")
+        elif phase == CANCELLED:
+            self._forget_resume()
+            self.progress.setValue(0)
+            self.progress.setFormat("")
+            self._show_status("The run was discarded.")
+        elif phase == FAILED:
+            self._remember_resume()
+            self.failure_text.setPlainText(state.failure_report())
+            self.failure_box.setVisible(True)
+            self._show_status(f"Training failed: {state.error}", error=True)
+        self._update_buttons()
+        if self._close_when_done:
+            self._close_when_done = False
+            self.close()
+
+    def _show_results(self, before: dict | None, after: dict | None) -> None:
+        rows = (("psnr", "{:.2f}", True), ("mse", "{:.1f}", False), ("fmse", "{:.1f}", False))
+        for r, (key, fmt, higher_better) in enumerate(rows):
+            b = (before or {}).get(key)
+            a = (after or {}).get(key)
+            cells = [fmt.format(b) if b is not None else "–", fmt.format(a) if a is not None else "–", "–"]
+            if a is not None and b is not None:
+                if higher_better:
+                    cells[2] = f"{a - b:+.2f} dB"
+                elif b:
+                    cells[2] = f"{(a - b) / b:+.0%}"
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.results_table.setItem(r, c, item)
+        self.results_table.resizeColumnsToContents()
+        self.results_box.setVisible(True)
+
+    def _use_model(self) -> None:
+        if self._model_path:
+            self.use_model.emit(self._model_path)
+            self.use_btn.setEnabled(False)
+            self.use_btn.setText("In use in the editor")
+
+    def _show_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setText(f"<span style='color:#c0392b'>{text}</span>" if error else text)
+
+    def _update_buttons(self, *_):
+        phase = self.process.state.phase
+        active = phase in ACTIVE
+        ready = bool(self.folders()) and self._name_valid
+        self.setup_box.setEnabled(not active)
+        self.start_btn.setEnabled(not active and ready)
+        self.stop_btn.setEnabled(phase in (STARTING, RUNNING))
+        can_resume = bool(self._resume and Path(self._resume.get("checkpoint") or "").is_file())
+        self.resume_btn.setEnabled(not active and can_resume)
+        self.cancel_btn.setEnabled((active and phase != STOPPING) or (not active and can_resume))
+        self.cancel_btn.setText("Cancel and discard" if active else "Discard stopped run")
+        if phase == STOPPING:
+            self.stop_btn.setText("Stopping…")
+        else:
+            self.stop_btn.setText("Stop")
+
+    # -- resume memory: a stopped run can be resumed after the dialog or the application was closed --
+    def _state_path(self) -> Path:
+        return config_dir() / STATE_FILE
+
+    def _remember_resume(self) -> None:
+        state = self.process.state
+        if not state.checkpoint or self._settings is None:
+            return
+        self._resume = {"settings": asdict(self._settings), "checkpoint": state.checkpoint, "run_dir": state.run_dir}
+        try:
+            atomic_write_bytes(self._state_path(), json.dumps(self._resume, indent=1).encode())
+        except HarmonizerError:
+            pass  # Resume still works in this session; only the memory across restarts is lost
+        self._update_buttons()
+
+    def _forget_resume(self) -> None:
+        self._resume = None
+        try:
+            self._state_path().unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def _load_resume_state(self) -> None:
+        try:
+            data = json.loads(self._state_path().read_text())
+            FinetuneSettings(**data["settings"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if Path(data.get("checkpoint") or "").is_file():
+            self._resume = data
+            s = data["settings"]
+            for folder in s["folders"]:
+                self.add_folder(folder)
+            self.name_edit.setText(s["name"])
+            self._show_status(f"A stopped run of “{s['name']}” can be resumed from {data['checkpoint']}.")
+
+    # -- closing -------------------------------------------------------------------------------------
+    def confirm_stop(self) -> bool:
+        """Ask whether to stop a running training; separate so the main window can ask the same."""
+        answer = QMessageBox.question(
+            self, "Training is running",
+            "Training is still running. Stop it and close?\n\n"
+            "A checkpoint is saved first, so you can resume later.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
+        )
+        return answer == QMessageBox.Yes
+
+    def request_stop_then(self, callback) -> bool:
+        """If training runs, ask, stop it and call `callback` once the trainer has exited; returns
+        False when the user chose to keep training. Nothing to stop calls back at once."""
+        if not self.process.active:
+            callback()
+            return True
+        if self.process.state.phase != STOPPING and not self.confirm_stop():
+            return False
+        self.process.finished.connect(lambda *_: callback(), Qt.SingleShotConnection)
+        self.stop_training()
+        return True
+
+    def closeEvent(self, event) -> None:
+        if self.process.active:
+            event.ignore()
+            if self.process.state.phase == STOPPING or self.confirm_stop():
+                self._close_when_done = True
+                self.stop_training()
+            return
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        self.close()  # Esc goes through the same question as the close button
