@@ -151,10 +151,9 @@ class FinetuneDialog(QDialog):
         self.base_combo = QComboBox()
         self.base_combo.currentIndexChanged.connect(self._on_base_changed)
         self.base_note = QLabel()
-        self.base_note.setWordWrap(True)
-        base = QVBoxLayout()
+        base = QHBoxLayout()
         base.addWidget(self.base_combo)
-        base.addWidget(self.base_note)
+        base.addWidget(self.base_note, 1)
         form.addRow("Start from:", base)
 
         self.epochs_radio = QRadioButton("Epochs")
@@ -356,11 +355,9 @@ class FinetuneDialog(QDialog):
 
     def _on_base_changed(self, *_):
         if self.base_combo.currentData() == SCRATCH:
-            none = self.base_combo.count() == 1
             self.base_note.setText(
-                ("No trained model is installed, so training starts from scratch. " if none else
-                 "Training starts from scratch. ")
-                + "That needs many more photos and much longer than fine-tuning an existing model."
+                "No trained model is installed: training starts from scratch (needs more photos and time)."
+                if self.base_combo.count() == 1 else "Needs many more photos and much longer than fine-tuning."
             )
         else:
             info = next((m for m in list_models() if str(m.path) == self.base_combo.currentData()), None)
@@ -368,7 +365,7 @@ class FinetuneDialog(QDialog):
                 i = self.size_combo.findData(info.working_size)
                 if i >= 0:
                     self.size_combo.setCurrentIndex(i)
-            self.base_note.setText("Fine-tuning keeps the base model's architecture; it is not changed on disk.")
+            self.base_note.setText("Fine-tuning keeps its architecture; the base model itself is not changed.")
 
     def _sync_budget(self) -> None:
         self.epochs_spin.setEnabled(self.epochs_radio.isChecked())
