@@ -1,0 +1,206 @@
+"""Fine-tune dialog behaviour against a protocol-faithful stand-in trainer (fast and deterministic):
+finish and offer the model, stop and resume later, close while training, the Tools menu hookup."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+from PIL import Image  # noqa: E402
+from PySide6.QtWidgets import QMainWindow  # noqa: E402
+
+from harmonizer_gui import dialog_actions  # noqa: E402
+from harmonizer_gui.finetune_dialog import FinetuneDialog, FinetuneSettings, count_photos  # noqa: E402
+from harmonizer_gui.training_process import FINISHED, STOPPED, TrainingProcess  # noqa: E402
+
+# Speaks the documented protocol; `--steps-slow` makes it wait so a test can stop it mid-run.
+FAKE = """
+import argparse, json, os, signal, sys, time
+p = argparse.ArgumentParser()
+p.add_argument("--data", action="append"); p.add_argument("--out"); p.add_argument("--resume")
+p.add_argument("--slow", action="store_true")
+args, _ = p.parse_known_args()
+run_dir = os.environ["FAKE_RUN_DIR"]
+os.makedirs(run_dir, exist_ok=True)
+with open(os.path.join(run_dir, "argv.json"), "a") as fh:
+    fh.write(json.dumps(sys.argv[1:]) + "\\n")
+def emit(**ev):
+    print(json.dumps(ev), flush=True)
+step = 0
+def stop(*_):
+    ck = os.path.join(run_dir, "ck.pt"); open(ck, "w").write(str(step))
+    emit(event="checkpoint", step=step, path=ck)
+    emit(event="done", model_path=None, checkpoint=ck, before={}, after={}, stopped=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+if args.resume:
+    step = int(open(args.resume).read())
+emit(event="start", total_steps=10, epochs=1, minutes=None, train_images=4, val_images=1, device="cpu",
+     run_dir=run_dir)
+emit(event="val", step=0, epoch=0, mse=50.0, fmse=500.0, psnr=29.0, samples=[os.environ["FAKE_SAMPLE"]])
+while step < 10:
+    step += 1
+    emit(event="step", step=step, epoch=1, loss_g=3.0 / step, loss_d=0.5, loss_l1=0.1, img_per_s=5.0,
+         eta_s=10 - step, fraction=step / 10)
+    time.sleep(0.5 if args.slow and step >= 2 else 0.01)
+emit(event="val", step=10, epoch=1, mse=40.0, fmse=300.0, psnr=30.5, samples=[os.environ["FAKE_SAMPLE"]])
+model = os.path.join(os.environ["HARMONIZER_DATA_DIR"], "models", args.out + ".safetensors")
+os.makedirs(os.path.dirname(model), exist_ok=True); open(model, "w").write("weights")
+emit(event="done", model_path=model, checkpoint=os.path.join(run_dir, "ck.pt"),
+     before={"mse": 50.0, "fmse": 500.0, "psnr": 29.0}, after={"mse": 40.0, "fmse": 300.0, "psnr": 30.5},
+     stopped=False)
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("FAKE_RUN_DIR", str(tmp_path / "run"))
+    sample = tmp_path / "sample.png"
+    Image.fromarray(np.full((16, 48, 3), 128, np.uint8)).save(sample)
+    monkeypatch.setenv("FAKE_SAMPLE", str(sample))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(photos / f"p{i}.jpg")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(photos / "p0_mask.png")
+    (photos / "notes.txt").write_text("not a photo")
+    script = tmp_path / "fake_trainer.py"
+    script.write_text(textwrap.dedent(FAKE))
+    return tmp_path, photos, lambda args: (sys.executable, [str(script), *args])
+
+
+def make_dialog(qtbot, command, folder, name="mine"):
+    dlg = FinetuneDialog(process=TrainingProcess(command=command))
+    qtbot.addWidget(dlg)
+    dlg.add_folder(str(folder))
+    dlg.name_edit.setText(name)
+    return dlg
+
+
+def test_counts_and_settings(env, qtbot):
+    tmp_path, photos, command = env
+    assert count_photos([photos]) == (3, 1)
+    dlg = make_dialog(qtbot, command, photos)
+    assert "3 photos, 1 with a mask" in dlg.count_label.text()
+    assert dlg.base_combo.currentData() == ""  # nothing installed: from scratch, and the dialog says so
+    assert "from scratch" in dlg.base_note.text()
+    cuda = dlg.device_combo.model().item(2)
+    import torch
+
+    assert cuda.isEnabled() == torch.cuda.is_available()
+    dlg.minutes_radio.setChecked(True)
+    dlg.minutes_spin.setValue(7)
+    dlg.extra_edit.setText("--ngf 8 --size 32")
+    args = dlg.settings().to_args()
+    assert args[:2] == ["--data", str(photos)] and "--init" not in args
+    assert args[args.index("--minutes") + 1] == "7" and args[-4:] == ["--ngf", "8", "--size", "32"]
+    assert args[args.index("--out") + 1] == "mine" and args[args.index("--progress") + 1] == "json"
+
+
+def test_name_validation(env, qtbot):
+    tmp_path, photos, command = env
+    dlg = make_dialog(qtbot, command, photos, name="")
+    assert not dlg.start_btn.isEnabled()
+    for bad in ("a/b", "default", "  "):
+        dlg.name_edit.setText(bad)
+        assert not dlg.start_btn.isEnabled(), bad
+    (tmp_path / "data" / "models").mkdir(parents=True)
+    (tmp_path / "data" / "models" / "taken.safetensors").write_bytes(b"x")
+    dlg.name_edit.setText("taken")
+    assert dlg.start_btn.isEnabled() and "will be replaced" in dlg.name_note.text()
+
+
+def test_finish_shows_before_after_and_offers_the_model(env, qtbot):
+    tmp_path, photos, command = env
+    dlg = make_dialog(qtbot, command, photos)
+    used = []
+    dlg.use_model.connect(used.append)
+    with qtbot.waitSignal(dlg.model_ready, timeout=30000) as ready:
+        assert dlg.start_training()
+    qtbot.waitUntil(lambda: not dlg.process.active)
+    name, path = ready.args
+    assert name == "mine" and path.endswith("mine.safetensors")
+    assert dlg.process.state.phase == FINISHED
+    assert dlg.results_box.isVisibleTo(dlg)
+    table = dlg.results_table
+    assert [table.item(0, c).text() for c in range(3)] == ["29.00", "30.50", "+1.50 dB"]
+    assert table.item(2, 2).text() == "-40%"
+    assert dlg.loss_curves.point_count() == 20 and dlg.val_curves.point_count() == 4
+    assert dlg.sample_row.count() == 2  # one thumbnail + the stretch
+    dlg.use_btn.click()
+    assert used == [path]
+    assert not (tmp_path / "config" / "finetune_last_run.json").exists()
+
+
+def test_stop_remembers_the_checkpoint_and_resume_continues(env, qtbot):
+    tmp_path, photos, command = env
+    dlg = make_dialog(qtbot, command, photos)
+    dlg.extra_edit.setText("--slow")
+    dlg.start_training()
+    qtbot.waitUntil(lambda: dlg.process.state.last_step is not None and dlg.process.state.last_step["step"] >= 2,
+                    timeout=30000)
+    assert dlg.stop_btn.isEnabled() and not dlg.start_btn.isEnabled()
+    with qtbot.waitSignal(dlg.process.finished, timeout=30000) as sig:
+        dlg.stop_btn.click()
+    assert sig.args == [STOPPED]
+    ck = dlg.process.state.checkpoint
+    assert ck and dlg.resume_btn.isEnabled()
+    saved = json.loads((tmp_path / "config" / "finetune_last_run.json").read_text())
+    assert saved["checkpoint"] == ck
+    dlg.close()
+
+    # A new dialog (as after restarting the application) offers the resume and passes --resume.
+    again = FinetuneDialog(process=TrainingProcess(command=command))
+    qtbot.addWidget(again)
+    assert again.resume_btn.isEnabled() and again.name_edit.text() == "mine"
+    assert "can be resumed" in again.status_label.text()
+    again._resume["settings"]["extra_args"] = []  # run to the end quickly this time
+    with qtbot.waitSignal(again.process.finished, timeout=30000) as sig:
+        assert again.resume_training()
+    assert sig.args == [FINISHED]
+    last_argv = (tmp_path / "run" / "argv.json").read_text().splitlines()[-1]
+    assert json.loads(last_argv)[-2:] == ["--resume", ck]
+    # The resumed run continued from the checkpoint's step, not from zero.
+    assert again.process.state.losses[0][0] > 2
+
+
+def test_closing_while_training_asks_then_stops_cleanly(env, qtbot, monkeypatch):
+    tmp_path, photos, command = env
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    controller = dialog_actions.install(window)
+    assert dialog_actions.install(window) is controller  # idempotent
+    tools = dialog_actions.tools_menu(window)
+    assert [a.text() for a in tools.actions()] == ["Fine-tune on your photos…", "Batch export…"]
+    window.show()
+    dlg = controller.show_finetune()
+    dlg.process._command = command
+    dlg.add_folder(str(photos))
+    dlg.name_edit.setText("mine")
+    dlg.extra_edit.setText("--slow")
+    dlg.start_training()
+    qtbot.waitUntil(lambda: dlg.process.state.last_step is not None, timeout=30000)
+
+    answers = iter([False, True])
+    monkeypatch.setattr(FinetuneDialog, "confirm_stop", lambda self: next(answers))
+    window.close()  # "keep training": nothing changes
+    assert window.isVisible() and dlg.process.active
+    with qtbot.waitSignal(dlg.process.finished, timeout=30000) as sig:
+        window.close()  # "stop": a checkpoint is saved, then the window closes
+    assert sig.args == [STOPPED]
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert dlg.process.state.checkpoint
+
+
+def test_settings_round_trip_for_resume():
+    s = FinetuneSettings(folders=["/a", "/b"], name="x", base_model="/m.safetensors", budget_kind="minutes",
+                         budget=2.5, extra_args=["--ngf", "8"])
+    args = s.to_args()
+    assert args.count("--data") == 2 and args[args.index("--init") + 1] == "/m.safetensors"
+    assert args[args.index("--minutes") + 1] == "2.5"
