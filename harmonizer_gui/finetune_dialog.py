@@ -11,7 +11,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
@@ -33,6 +33,8 @@ SCRATCH = ""  # base-model combo data for "no base model"
 # Advanced users (and the tests) can pass trainer options the form does not show, e.g. --ngf 8.
 EXTRA_ARGS_ENV = "HARMONIZER_TRAIN_EXTRA_ARGS"
 STATE_FILE = "finetune_last_run.json"
+# Saving a checkpoint takes seconds; after this long the trainer is presumed stuck and may be killed.
+STOP_GRACE_MS = 60_000
 
 
 def config_dir() -> Path:
@@ -113,6 +115,9 @@ class FinetuneDialog(QDialog):
         self._close_when_done = False
         self._model_path: str | None = None
         self._name_valid = False
+        self._force_offered = False
+        self._stop_timer = QTimer(self, singleShot=True)
+        self._stop_timer.timeout.connect(self._stop_overdue)
         self._build()
         self._load_resume_state()
         self._refresh_models()
@@ -449,8 +454,19 @@ class FinetuneDialog(QDialog):
         self._update_buttons()
 
     def stop_training(self) -> None:
+        if self.process.state.phase == STOPPING:
+            # Second press after the grace period: the trainer ignored SIGTERM. Its last checkpoint stays.
+            self.process.kill()
+            return
         self._show_status("Stopping: the trainer is saving a checkpoint…")
         self.process.stop()
+        self._stop_timer.start(STOP_GRACE_MS)
+
+    def _stop_overdue(self) -> None:
+        if self.process.state.phase == STOPPING:
+            self._force_offered = True
+            self._show_status("The trainer does not respond. Force quit keeps its last checkpoint.", error=True)
+            self._update_buttons()
 
     def discard_run(self) -> None:
         if self.process.active:
@@ -524,6 +540,8 @@ class FinetuneDialog(QDialog):
 
     def _on_finished(self, phase: str) -> None:
         state = self.process.state
+        self._stop_timer.stop()
+        self._force_offered = False
         if phase == FINISHED:
             self._forget_resume()
             self._model_path = (state.done or {}).get("model_path")
@@ -591,13 +609,13 @@ class FinetuneDialog(QDialog):
         ready = bool(self.folders()) and self._name_valid
         self.setup_box.setEnabled(not active)
         self.start_btn.setEnabled(not active and ready)
-        self.stop_btn.setEnabled(phase in (STARTING, RUNNING))
+        self.stop_btn.setEnabled(phase in (STARTING, RUNNING) or (phase == STOPPING and self._force_offered))
         can_resume = bool(self._resume and Path(self._resume.get("checkpoint") or "").is_file())
         self.resume_btn.setEnabled(not active and can_resume)
         self.cancel_btn.setEnabled((active and phase != STOPPING) or (not active and can_resume))
         self.cancel_btn.setText("Cancel and discard" if active else "Discard stopped run")
         if phase == STOPPING:
-            self.stop_btn.setText("Stopping…")
+            self.stop_btn.setText("Force quit" if self._force_offered else "Stopping…")
         else:
             self.stop_btn.setText("Stop")
 

@@ -22,7 +22,7 @@ FAKE = """
 import argparse, json, os, signal, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--data", action="append"); p.add_argument("--out"); p.add_argument("--resume")
-p.add_argument("--slow", action="store_true")
+p.add_argument("--slow", action="store_true"); p.add_argument("--deaf", action="store_true")
 args, _ = p.parse_known_args()
 run_dir = os.environ["FAKE_RUN_DIR"]
 os.makedirs(run_dir, exist_ok=True)
@@ -36,7 +36,7 @@ def stop(*_):
     emit(event="checkpoint", step=step, path=ck)
     emit(event="done", model_path=None, checkpoint=ck, before={}, after={}, stopped=True)
     sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if args.deaf else stop)
 if args.resume:
     step = int(open(args.resume).read())
 emit(event="start", total_steps=10, epochs=1, minutes=None, train_images=4, val_images=1, device="cpu",
@@ -46,6 +46,9 @@ while step < 10:
     step += 1
     emit(event="step", step=step, epoch=1, loss_g=3.0 / step, loss_d=0.5, loss_l1=0.1, img_per_s=5.0,
          eta_s=10 - step, fraction=step / 10)
+    if step == 1 and not args.resume:
+        ck = os.path.join(run_dir, "ck.pt"); open(ck, "w").write("1")
+        emit(event="checkpoint", step=1, path=ck)
     time.sleep(0.5 if args.slow and step >= 2 else 0.01)
 emit(event="val", step=10, epoch=1, mse=40.0, fmse=300.0, psnr=30.5, samples=[os.environ["FAKE_SAMPLE"]])
 model = os.path.join(os.environ["HARMONIZER_DATA_DIR"], "models", args.out + ".safetensors")
@@ -168,6 +171,26 @@ def test_stop_remembers_the_checkpoint_and_resume_continues(env, qtbot):
     assert json.loads(last_argv)[-2:] == ["--resume", ck]
     # The resumed run continued from the checkpoint's step, not from zero.
     assert again.process.state.losses[0][0] > 2
+
+
+def test_a_trainer_that_ignores_stop_can_be_force_quit(env, qtbot, monkeypatch):
+    tmp_path, photos, command = env
+    monkeypatch.setattr("harmonizer_gui.finetune_dialog.STOP_GRACE_MS", 300)
+    dlg = make_dialog(qtbot, command, photos)
+    dlg.extra_edit.setText("--slow --deaf")
+    dlg.start_training()
+    qtbot.waitUntil(lambda: dlg.process.state.checkpoint is not None, timeout=30000)
+    dlg.stop_btn.click()
+    assert dlg.stop_btn.text() == "Stopping…" and not dlg.stop_btn.isEnabled()
+    qtbot.waitUntil(lambda: dlg.stop_btn.isEnabled(), timeout=10000)
+    assert dlg.stop_btn.text() == "Force quit"
+    with qtbot.waitSignal(dlg.process.finished, timeout=30000) as sig:
+        dlg.stop_btn.click()
+    assert sig.args == ["failed"]
+    assert dlg.failure_box.isVisibleTo(dlg)
+    report = dlg.failure_text.toPlainText()
+    assert "killed or crashed" in report and str(tmp_path / "run" / "ck.pt") in report
+    assert dlg.resume_btn.isEnabled()  # the checkpoint it left can still be resumed
 
 
 def test_closing_while_training_asks_then_stops_cleanly(env, qtbot, monkeypatch):
