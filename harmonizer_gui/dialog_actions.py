@@ -117,3 +117,24 @@ def install(main_window) -> DialogActions:
     """Add the Tools menu entries to `main_window` (idempotent) and return the controller."""
     existing = main_window.findChild(DialogActions, OBJECT_NAME)
     return existing if existing is not None else DialogActions(main_window)
+
+
+def screenshot_dialog(main_window, kind: str, out_path) -> Path:
+    """Open the fine-tune or batch dialog of `main_window` and save it as a PNG (for `--screenshot`-style
+    flags and the docs); the caller sets up whatever state the picture should show first or after."""
+    from PySide6.QtWidgets import QApplication
+
+    from engine.atomic import atomic_path
+    from engine.errors import ImageWriteError
+
+    controller = install(main_window)
+    shows = {"finetune": controller.show_finetune, "batch": controller.show_batch}
+    if kind not in shows:
+        raise ValueError(f"unknown dialog {kind!r}; use finetune or batch")
+    dialog = shows[kind]()
+    QApplication.processEvents()
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        if not dialog.grab().save(str(tmp), "PNG"):
+            raise ImageWriteError(f"cannot write {out_path}")
+    return out_path
