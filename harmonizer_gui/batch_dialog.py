@@ -79,7 +79,10 @@ def _browse_row(edit: QLineEdit, on_browse) -> QHBoxLayout:
 
 
 class BatchDialog(QDialog):
-    """Modeless: the editor stays usable while a batch runs."""
+    """Modeless: the editor stays usable while a batch runs. `worker_done` fires when a run has ended
+    (finished, failed or cancelled) and the dialog is ready for the next."""
+
+    worker_done = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -411,6 +414,7 @@ class BatchDialog(QDialog):
     def _on_worker_finished(self) -> None:
         self.worker = None
         self._update_buttons()
+        self.worker_done.emit()
         if self._after_run is not None:
             callback, self._after_run = self._after_run, None
             callback()
