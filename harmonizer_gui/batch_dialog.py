@@ -6,6 +6,7 @@ CLI and the dialog write byte-identical files for identical settings.
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -27,6 +28,7 @@ FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("WebP", "webp"), ("TIFF", "tif"))
 LOSSY = {"jpg", "webp"}
 POLICIES = (("Skip the file", "skip"), ("Rename the new file", "rename"), ("Overwrite", "overwrite"))
 CLASSICAL = "classical"
+SETTINGS_FILE = "batch_dialog.json"
 
 
 def ora_items(paths):
@@ -95,6 +97,7 @@ class BatchDialog(QDialog):
         self._after_run = None
         self._build()
         self._refresh_models()
+        self._restore_settings()
         self._sync_format()
         self._scan()
         self._update_buttons()
@@ -352,6 +355,54 @@ class BatchDialog(QDialog):
             model="default" if method == CLASSICAL else method,
         )
 
+    # -- remembered settings: a batch is usually re-run with the last choices ----------------------
+    def _settings_path(self) -> Path:
+        from harmonizer_gui.finetune_dialog import config_dir
+
+        return config_dir() / SETTINGS_FILE
+
+    def _save_settings(self) -> None:
+        data = {
+            "input": self.input_edit.text(), "masks": self.masks_edit.text(),
+            "separate_masks": self.masks_check.isChecked(), "out": self.out_edit.text(),
+            "format": self.format_combo.currentData(), "quality": self.quality_spin.value(),
+            "template": self.template_edit.text(), "policy": self.policy_combo.currentData(),
+            "method": self.method_combo.currentData(), "strength": self.strength_spin.value(),
+            "limit": self.limit_radio.isChecked(), "max_side": self.max_side_spin.value(),
+        }
+        try:
+            atomic_write_bytes(self._settings_path(), json.dumps(data, indent=1).encode())
+        except HarmonizerError:
+            pass  # only the convenience of remembering is lost
+
+    def _restore_settings(self) -> None:
+        try:
+            data = json.loads(self._settings_path().read_text())
+            if not isinstance(data, dict):
+                return
+        except (OSError, ValueError):
+            return
+
+        def pick(combo, value):
+            i = combo.findData(value)
+            if i >= 0:
+                combo.setCurrentIndex(i)
+
+        self.input_edit.setText(str(data.get("input", "")))
+        self.masks_edit.setText(str(data.get("masks", "")))
+        self.masks_check.setChecked(bool(data.get("separate_masks")))
+        self.out_edit.setText(str(data.get("out", "")))
+        pick(self.format_combo, data.get("format"))
+        pick(self.policy_combo, data.get("policy"))
+        pick(self.method_combo, data.get("method"))
+        self.template_edit.setText(str(data.get("template") or "{name}_harmonized"))
+        for spin, key in ((self.quality_spin, "quality"), (self.strength_spin, "strength"),
+                          (self.max_side_spin, "max_side")):
+            if isinstance(data.get(key), int):
+                spin.setValue(data[key])
+        self.limit_radio.setChecked(bool(data.get("limit")))
+        self.full_radio.setChecked(not data.get("limit"))
+
     # -- running -------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -376,6 +427,7 @@ class BatchDialog(QDialog):
         self.overall_bar.setFormat(f"0 of {len(items)}")
         self._total = len(items)
         self.file_label.setText("Loading the model…")
+        self._save_settings()
         self.worker = BatchWorker(items, out_dir, options, self)
         self.worker.progressed.connect(self._on_progress)
         self.worker.report_ready.connect(self._on_report)

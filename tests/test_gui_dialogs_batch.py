@@ -124,6 +124,11 @@ def test_export_with_a_corrupt_file_reports_it_and_keeps_going(inputs, qtbot):
     dlg.policy_combo.setCurrentIndex(dlg.policy_combo.findData("rename"))
     run_dialog(qtbot, dlg)
     assert len(list(out.iterdir())) == 6
+    # The next opening starts from the last run's choices.
+    again = BatchDialog()
+    qtbot.addWidget(again)
+    assert again.out_edit.text() == str(out) and again.policy_combo.currentData() == "rename"
+    assert again.method_combo.currentData() == "classical" and "4 composites" in again.found_label.text()
 
 
 def test_cancel_stops_between_files_without_partial_outputs(inputs, qtbot):
