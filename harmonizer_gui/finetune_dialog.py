@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+    QAbstractItemView, QButtonGroup, QHeaderView, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
     QRadioButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
@@ -124,7 +124,7 @@ class FinetuneDialog(QDialog):
         self._refresh_counts()
         self._validate_name()
         self._update_buttons()
-        self.resize(980, 820)
+        self.resize(980, 900)
 
     # -- layout --------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -135,7 +135,7 @@ class FinetuneDialog(QDialog):
 
         self.folder_list = QListWidget()
         self.folder_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.folder_list.setMaximumHeight(72)
+        self.folder_list.setMaximumHeight(56)
         add = QPushButton("Add folder…")
         add.clicked.connect(self._browse_folder)
         self.remove_btn = QPushButton("Remove")
@@ -249,6 +249,7 @@ class FinetuneDialog(QDialog):
         scroll.setFrameShape(QScrollArea.NoFrame)
         grid.addWidget(scroll, 5, 0, 1, 2)
         grid.setRowStretch(3, 1)
+        grid.setRowMinimumHeight(3, 180)
         root.addWidget(run, 1)
 
         self.results_box = QGroupBox("Result")
@@ -257,8 +258,9 @@ class FinetuneDialog(QDialog):
         self.results_table.setHorizontalHeaderLabels(["Before training", "After training", "Change"])
         self.results_table.setVerticalHeaderLabels(["PSNR (dB, higher is better)", "MSE", "fMSE (foreground)"])
         self.results_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.results_table.horizontalHeader().setStretchLastSection(True)
-        self.results_table.setMaximumHeight(120)
+        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.results_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.results_table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         res.addWidget(self.results_table)
         use_row = QHBoxLayout()
         self.result_label = QLabel()
@@ -591,7 +593,10 @@ class FinetuneDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.results_table.setItem(r, c, item)
-        self.results_table.resizeColumnsToContents()
+        t = self.results_table
+        # Exactly three rows tall: a results table with empty space below looks unfinished.
+        t.setFixedHeight(t.horizontalHeader().sizeHint().height()
+                         + sum(t.verticalHeader().sectionSizeHint(r) for r in range(t.rowCount())) + 2 * t.frameWidth())
         self.results_box.setVisible(True)
 
     def _use_model(self) -> None:
