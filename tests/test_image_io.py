@@ -1,0 +1,207 @@
+"""Image reading and writing: every input kind becomes RGB uint8, failures are one clear line."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import image_io
+from engine.errors import ImageReadError, ImageWriteError
+from engine.image_io import read_image, read_mask, write_image
+
+
+def gradient(h=24, w=32):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], -1).astype(np.uint8)
+
+
+def test_rgb_png_roundtrip_and_non_ascii_path(tmp_path):
+    rgb = gradient()
+    path = tmp_path / "ça_va_日本.png"
+    write_image(path, rgb)
+    got, alpha = read_image(path)
+    assert got.dtype == np.uint8 and got.shape == (24, 32, 3) and alpha is None
+    np.testing.assert_array_equal(got, rgb)
+
+
+def test_grayscale_8_and_16_bit(tmp_path):
+    gray = np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) % 256
+    Image.fromarray(gray.astype(np.uint8), "L").save(tmp_path / "g8.png")
+    got, _ = read_image(tmp_path / "g8.png")
+    assert got.shape == (24, 32, 3)
+    np.testing.assert_array_equal(got[..., 0], gray)
+    np.testing.assert_array_equal(got[..., 2], gray)
+
+    g16 = (gray.astype(np.uint32) * 257).astype(np.uint16)  # 255 -> 65535
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    got16, _ = read_image(tmp_path / "g16.png")
+    assert got16.dtype == np.uint8
+    np.testing.assert_array_equal(got16[..., 1], gray)  # scaled, not clipped to 255
+
+
+def test_16_bit_tiff_gray(tmp_path):
+    g16 = np.full((8, 8), 32768, np.uint16)
+    Image.fromarray(g16).save(tmp_path / "g.tif")  # uint16 -> mode I;16
+    got, _ = read_image(tmp_path / "g.tif")
+    assert got.shape == (8, 8, 3) and abs(int(got[0, 0, 0]) - 128) <= 1
+
+
+def test_palette_with_and_without_transparency(tmp_path):
+    rgb = gradient()
+    pal = Image.fromarray(rgb).quantize(16)
+    pal.save(tmp_path / "p.png")
+    got, alpha = read_image(tmp_path / "p.png")
+    assert got.shape == (24, 32, 3) and alpha is None
+    np.testing.assert_array_equal(got, np.asarray(pal.convert("RGB")))
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "pt.png", transparency=0)
+    got, alpha = read_image(tmp_path / "pt.png")
+    assert alpha is not None and alpha.shape == (24, 32) and alpha.min() == 0
+
+
+def test_cmyk_jpeg(tmp_path):
+    Image.new("CMYK", (16, 12), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=95)  # pure red
+    got, alpha = read_image(tmp_path / "c.jpg")
+    assert got.shape == (12, 16, 3) and alpha is None
+    r, g, b = got[6, 8].astype(int)
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_rgba_and_la_give_alpha(tmp_path):
+    rgba = np.dstack([gradient(), np.tile(np.arange(32, dtype=np.uint8) * 8, (24, 1))])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    got, alpha = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(got, rgba[..., :3])
+    np.testing.assert_array_equal(alpha, rgba[..., 3])
+    la = Image.merge("LA", [Image.new("L", (10, 10), 90), Image.new("L", (10, 10), 7)])
+    la.save(tmp_path / "la.png")
+    got, alpha = read_image(tmp_path / "la.png")
+    assert got.shape == (10, 10, 3) and (got == 90).all() and (alpha == 7).all()
+    # an opaque alpha channel is no information and is dropped
+    Image.new("RGBA", (4, 4), (1, 2, 3, 255)).save(tmp_path / "opaque.png")
+    assert read_image(tmp_path / "opaque.png")[1] is None
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[:, :10] = 255  # left half white
+    img = Image.fromarray(rgb)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    img.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    got, _ = read_image(tmp_path / "rot.jpg")
+    assert got.shape == (20, 10, 3)
+    assert got[2, 5].mean() > 200 and got[17, 5].mean() < 50  # white ends up on top
+
+
+def test_missing_truncated_and_non_image_files(tmp_path):
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "text.png").write_text("hello")
+    with pytest.raises(ImageReadError, match="text.png: not an image"):
+        read_image(tmp_path / "text.png")
+    write_image(tmp_path / "full.jpg", gradient(64, 64))
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match="cut.jpg") as info:
+        read_image(tmp_path / "cut.jpg")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ImageReadError, match="folder"):
+        read_image(tmp_path)
+
+
+def test_decompression_bomb_is_an_error(tmp_path, monkeypatch):
+    write_image(tmp_path / "big.png", gradient(64, 64))
+    monkeypatch.setattr(image_io, "MAX_PIXELS", 1000)
+    with pytest.raises(ImageReadError, match="megapixels|too large"):
+        read_image(tmp_path / "big.png")
+    monkeypatch.setattr(image_io, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow's own check fires first
+    with pytest.raises(ImageReadError, match="decompression bomb"):
+        read_image(tmp_path / "big.png")
+
+
+def test_read_mask_levels_alpha_16_bit_and_resize(tmp_path):
+    m = np.zeros((12, 16), np.uint8)
+    m[3:9, 4:12] = 255
+    m[0, 0] = 128
+    Image.fromarray(m).save(tmp_path / "m.png")
+    got = read_mask(tmp_path / "m.png")
+    assert got.dtype == np.float32 and got.shape == (12, 16)
+    assert got[5, 5] == 1.0 and got[10, 1] == 0.0 and abs(got[0, 0] - 128 / 255) < 1e-6
+
+    # A cut-out: uniform colour, the shape in the alpha channel.
+    Image.fromarray(np.dstack([np.full((12, 16, 3), 200, np.uint8), m]), "RGBA").save(tmp_path / "cut.png")
+    np.testing.assert_allclose(read_mask(tmp_path / "cut.png"), m / 255.0, atol=1e-6)
+    # A painted mask with an opaque alpha channel: the levels are the mask.
+    Image.fromarray(np.dstack([m, m, m, np.full_like(m, 255)]), "RGBA").save(tmp_path / "paint.png")
+    np.testing.assert_allclose(read_mask(tmp_path / "paint.png"), m / 255.0, atol=1e-6)
+
+    Image.fromarray((m.astype(np.uint16) * 257)).save(tmp_path / "m16.png")
+    m16 = read_mask(tmp_path / "m16.png")
+    assert m16.max() == 1.0 and m16.min() == 0.0
+
+    with pytest.warns(UserWarning, match="resized"):
+        big = read_mask(tmp_path / "m.png", size=(32, 24))
+    assert big.shape == (24, 32) and 0 <= big.min() and big.max() <= 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_mask(tmp_path / "m.png", size=(16, 12))  # same size: no warning
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "jpeg", "webp", "tif", "tiff"])
+def test_write_formats(tmp_path, ext):
+    rgb = gradient()
+    path = write_image(tmp_path / f"out.{ext}", rgb, quality=95)
+    got, _ = read_image(path)
+    assert got.shape == rgb.shape
+    if ext in ("png", "tif", "tiff"):
+        np.testing.assert_array_equal(got, rgb)
+    else:
+        assert np.abs(got.astype(int) - rgb).mean() < 4
+    assert [p.name for p in tmp_path.iterdir()] == [f"out.{ext}"]  # no temp file left behind
+
+
+def test_jpeg_quality_and_subsampling(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    write_image(tmp_path / "hi.jpg", rgb, quality=95)
+    write_image(tmp_path / "lo.jpg", rgb, quality=30)
+    assert (tmp_path / "lo.jpg").stat().st_size < (tmp_path / "hi.jpg").stat().st_size
+    from PIL import JpegImagePlugin
+
+    with Image.open(tmp_path / "hi.jpg") as im:
+        assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+
+
+def test_write_alpha_and_errors(tmp_path):
+    rgb = gradient()
+    alpha = np.tile(np.arange(32, dtype=np.uint8) * 8, (24, 1))
+    for ext in ("png", "webp", "tif"):
+        write_image(tmp_path / f"a.{ext}", rgb, alpha=alpha)
+        _, got = read_image(tmp_path / f"a.{ext}")
+        np.testing.assert_array_equal(got, alpha)
+    with pytest.raises(ImageWriteError, match="alpha"):
+        write_image(tmp_path / "a.jpg", rgb, alpha=alpha)
+    with pytest.raises(ImageWriteError, match="unknown format"):
+        write_image(tmp_path / "a.xyz", rgb)
+    with pytest.raises(ImageWriteError, match="uint8"):
+        write_image(tmp_path / "a.png", rgb.astype(np.float32))
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "keep.png"
+    write_image(path, gradient())
+    before = path.read_bytes()
+
+    def boom(self, fp, *a, **k):
+        with open(fp, "wb") as fh:
+            fh.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", boom)
+    with pytest.raises(ImageWriteError, match="No space left"):
+        write_image(path, np.zeros((24, 32, 3), np.uint8))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
