@@ -1,0 +1,73 @@
+"""engine/ and trainer/ run headless (servers, the trainer subprocess): they must never import Qt."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("engine", "trainer")
+QT_ROOTS = {"PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "qtpy"}
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found.append((".".join(parts), path))
+    return found
+
+
+def qt_imports(source: str) -> list[str]:
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif (  # importlib.import_module("PySide6...") / __import__("PySide6")
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+        ):
+            names = [node.args[0].value]
+        else:
+            continue
+        hits += [n for n in names if n.split(".")[0] in QT_ROOTS]
+    return hits
+
+
+def test_the_scanner_notices_qt_imports():
+    assert qt_imports("from PySide6.QtCore import QObject") == ["PySide6.QtCore"]
+    assert qt_imports("def f():\n    import PyQt5.QtGui as g") == ["PyQt5.QtGui"]
+    assert qt_imports("import importlib\nimportlib.import_module('PySide6.QtWidgets')") == ["PySide6.QtWidgets"]
+    assert qt_imports("import numpy\nfrom . import PySide6_helpers") == []
+
+
+def test_sources_do_not_import_qt():
+    assert modules(), "no modules found under engine/ or trainer/"
+    offenders = {name: hits for name, path in modules() if (hits := qt_imports(path.read_text("utf-8")))}
+    assert not offenders, f"Qt imported in headless packages: {offenders}"
+
+
+def test_importing_every_module_loads_no_qt():
+    names = [name for name, _ in modules() if not name.endswith("__main__")]
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(QT_ROOTS)!r})\n"
+        "print('QT:' + ','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"importing engine/trainer modules failed:\n{done.stderr[-2000:]}")
+    assert done.stdout.strip().splitlines()[-1] == "QT:", done.stdout
