@@ -1,0 +1,546 @@
+"""The training loop: RainNet generator, PatchGAN discriminator, budgets, checkpoints, resume, DDP, export."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import random
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+
+from engine.devices import describe_device, pick_device
+from engine.errors import HarmonizerError
+from engine.model_file import load_model, save_model
+from engine.rainnet import RainNet
+from engine.registry import register_model, resolve_model, user_data_root
+from trainer import distributed as ddp
+from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trainer.datasets import EpochSampler, build_datasets
+from trainer.discriminator import PatchDiscriminator
+from trainer.losses import d_loss, g_adv_loss, l1_loss
+from trainer.progress import Reporter, make_reporter
+from trainer.runlog import write_logs, write_samples
+from trainer.validation import evaluate
+
+CHECKPOINT_EVERY_S = 600  # besides every N steps: a long CPU run never loses more than this
+# What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
+# command line): changing any of these midway would not be the same training run any more.
+RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
+            "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init")
+
+
+@dataclass
+class TrainConfig:
+    data: list[str] = field(default_factory=list)
+    init: str | None = None
+    norm: str | None = None  # None: "rain", or the --init model's
+    ngf: int | None = None  # None: 32, or the --init model's
+    depth: int | None = None  # None: 8, or less when the working size needs it
+    size: int | None = None  # None: 256, or the --init model's working size
+    epochs: int | None = None
+    minutes: float | None = None
+    steps: int | None = None
+    batch: int = 4
+    device: str = "auto"
+    out: str | None = None
+    resume: str | None = None
+    progress: str = "tqdm"
+    run_dir: str | None = None
+    seed: int = 0
+    val_fraction: float = 0.1
+    checkpoint_every: int = 500
+    lr: float = 2e-4
+    workers: int | None = None
+    threads: int | None = None
+    max_images: int | None = None
+    gan: str = "hinge"  # "hinge", "lsgan" or "none"
+    gan_weight: float = 1.0
+    l1_weight: float = 100.0
+    l1_region: str = "foreground"
+    ndf: int | None = None  # None: 64, capped at 2 * ngf so D never dwarfs a small generator
+    amp: bool = True  # CUDA only
+    val_samples: int = 4
+    command: str = ""
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    epoch: int = 1  # the epoch in progress (1-based; 0 is "before training")
+    batch_in_epoch: int = 0
+    elapsed_s: float = 0.0  # training wall time over all sessions of this run
+    history: list = field(default_factory=list)
+    before: dict | None = None
+    composite: dict | None = None
+    last_val_step: int = -1
+    val_seconds: float = 0.0
+
+
+class _Stopper:
+    """SIGINT/SIGTERM ask for a checkpoint and a clean exit; a second SIGINT aborts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def install(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. called from a test thread): no signals
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _worker_init(_):
+    # Each loader worker synthesizes one sample at a time: its own thread pools would only fight
+    # the training process for the same cores.
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _default_depth(size: int) -> int:
+    depth = 8
+    while depth > 2 and size % 2**depth:
+        depth -= 1
+    return depth
+
+
+def _build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | None):
+    """The generator and its architecture config; --init supplies both architecture and weights."""
+    if cfg.init and init_state is None:
+        model, info = load_model(resolve_model(cfg.init), "cpu")
+        arch = dict(model.config)
+        for key in ("ngf", "depth", "norm"):
+            wanted = getattr(cfg, key)
+            if wanted is not None and wanted != arch[key]:
+                raise HarmonizerError(
+                    f"--{key} {wanted} conflicts with the --init model ({arch[key]}); leave it out when fine-tuning"
+                )
+        cfg.ngf, cfg.depth, cfg.norm = arch["ngf"], arch["depth"], arch["norm"]
+        cfg.size = cfg.size or info.working_size
+        reporter.note(f"fine-tuning {info.path.name} (ngf {cfg.ngf}, depth {cfg.depth}, norm {cfg.norm})")
+        return model.train()
+    cfg.norm = cfg.norm or "rain"
+    cfg.ngf = cfg.ngf or 32
+    cfg.size = cfg.size or 256
+    cfg.depth = cfg.depth or _default_depth(cfg.size)
+    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm)
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    if not cfg.data:
+        raise HarmonizerError("no training data: give at least one --data folder")
+    budgets = [b for b in (cfg.epochs, cfg.minutes, cfg.steps) if b is not None]
+    if len(budgets) > 1:
+        raise HarmonizerError("give one budget: --epochs, --minutes or --steps")
+    if any(b <= 0 for b in budgets):
+        raise HarmonizerError("the training budget must be positive")
+    if cfg.size is not None and cfg.depth is not None and cfg.size % 2**cfg.depth:
+        raise HarmonizerError(f"--size {cfg.size} must be a multiple of {2**cfg.depth} for depth {cfg.depth}")
+    if cfg.depth is not None and not 2 <= cfg.depth <= 9:
+        raise HarmonizerError("--depth must be between 2 and 9")
+    if cfg.size is not None and cfg.size < 16:
+        raise HarmonizerError("--size must be at least 16")
+    if cfg.batch < 1:
+        raise HarmonizerError("--batch must be at least 1")
+    if not 0 <= cfg.val_fraction < 1:
+        raise HarmonizerError("--val-fraction must be in [0, 1)")
+    if cfg.gan not in ("hinge", "lsgan", "none"):
+        raise HarmonizerError(f"unknown GAN loss {cfg.gan!r}; use hinge, lsgan or none")
+
+
+def _run_dir(cfg: TrainConfig) -> Path:
+    if cfg.run_dir:
+        return Path(cfg.run_dir).expanduser()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return user_data_root() / "runs" / f"{stamp}-{cfg.out or 'run'}"
+
+
+def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
+    """Run (or resume) a training run; returns the `done` event's fields. Raises HarmonizerError."""
+    info = ddp.from_env()
+    reporter = reporter or make_reporter(cfg.progress, info.rank)
+    stopper = _Stopper().install()
+    try:
+        return _Trainer(cfg, info, reporter, stopper).run()
+    finally:
+        stopper.restore()
+        ddp.shutdown(info)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, reporter: Reporter, stopper: _Stopper):
+        self.cfg, self.info, self.rep, self.stopper = cfg, info, reporter, stopper
+        self.state = RunState()
+        self.ckpt: dict | None = None
+        if cfg.resume:
+            self.ckpt = load_checkpoint(cfg.resume)
+            saved = self.ckpt["config"]
+            if cfg.data and [str(Path(d).expanduser().resolve()) for d in cfg.data] != saved["data"]:
+                reporter.note("note: resuming with the checkpoint's data folders: " + ", ".join(saved["data"]))
+            for key in RUN_KEYS:
+                setattr(cfg, key, saved.get(key))
+            # The run keeps its folder and budget unless the command line gives new ones.
+            cfg.run_dir = cfg.run_dir or self.ckpt["run_dir"]
+            if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
+                cfg.epochs, cfg.minutes, cfg.steps = saved.get("epochs"), saved.get("minutes"), saved.get("steps")
+        else:
+            cfg.data = [str(Path(d).expanduser().resolve()) for d in cfg.data]
+        if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
+            cfg.epochs = 10
+        _check_config(cfg)
+
+    # -- setup -----------------------------------------------------------------------------------------
+    def _setup(self):
+        cfg, info = self.cfg, self.info
+        device = pick_device(cfg.device)
+        if device.type == "cuda" and info.enabled:
+            device = torch.device("cuda", info.local_rank)
+            torch.cuda.set_device(device)
+        if device.type not in ("cpu", "cuda"):
+            raise HarmonizerError(f"training on {device.type} is not supported; use --device cpu or cuda")
+        self.device = device
+        ddp.init(info, device)
+        cpus = _cpu_count()
+        if device.type == "cpu":
+            torch.set_num_threads(cfg.threads or max(1, cpus // info.local_world))
+        self.workers = cfg.workers if cfg.workers is not None else min(2, max(1, cpus // info.local_world))
+        self.cuda = device.type == "cuda"
+        self.amp = self.cuda and cfg.amp
+        self.seed_everything(cfg.seed + info.rank)
+
+        self.generator = _build_generator(cfg, self.rep, self.ckpt)
+        if cfg.size % self.generator.multiple:
+            raise HarmonizerError(f"--size {cfg.size} must be a multiple of {self.generator.multiple}")
+        self.train_ds, self.val_ds, self.data_report = build_datasets(
+            cfg.data, cfg.size, cfg.val_fraction, cfg.seed, cfg.max_images, log=self.rep.note)
+        if self.data_report.skipped:
+            self.rep.note(f"warning: {self.data_report.skipped} unreadable image(s) skipped")
+        per_rank = len(self.train_ds) // info.world
+        if per_rank < cfg.batch:
+            if per_rank < 1:
+                raise HarmonizerError(f"{len(self.train_ds)} training images cannot feed {info.world} processes")
+            self.rep.note(f"note: batch size lowered from {cfg.batch} to {per_rank} (only {len(self.train_ds)} training images)")
+            cfg.batch = per_rank
+
+        self.gan = cfg.gan != "none" and cfg.gan_weight > 0
+        ndf = cfg.ndf or min(64, 2 * cfg.ngf)
+        self.discriminator = PatchDiscriminator(ndf) if self.gan else None
+        fmt = torch.channels_last if self.cuda else torch.contiguous_format
+        self.generator.to(device, memory_format=fmt).train()
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.opt_d = None
+        if self.gan:
+            self.discriminator.to(device, memory_format=fmt).train()
+            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        if self.ckpt is not None:
+            self._restore(self.ckpt)
+        self.g_train, self.d_train = self.generator, self.discriminator
+        if info.enabled:
+            ids = [device.index] if self.cuda else None
+            self.g_train = DDP(self.generator, device_ids=ids)
+            if self.gan:
+                self.d_train = DDP(self.discriminator, device_ids=ids)
+
+        self.sampler = EpochSampler(len(self.train_ds), cfg.seed, info.rank, info.world, cfg.batch)
+        self.steps_per_epoch = max(1, self.sampler.batches_per_epoch())
+        # A private generator: the loader must not draw from the global RNG, which dropout uses, or a
+        # resumed run would see different dropout masks than the uninterrupted one.
+        self.loader = DataLoader(
+            self.train_ds, batch_size=cfg.batch, sampler=self.sampler, drop_last=True,
+            num_workers=self.workers, pin_memory=self.cuda, worker_init_fn=_worker_init,
+            generator=torch.Generator().manual_seed(cfg.seed),
+            persistent_workers=False, prefetch_factor=2 if self.workers else None,
+        )
+        self.run_dir = _run_dir(cfg)
+        if info.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def seed_everything(self, seed: int):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _restore(self, ck: dict):
+        self.generator.load_state_dict(ck["generator"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        if self.gan:
+            if ck.get("discriminator") is None:
+                raise HarmonizerError("the checkpoint was trained without a discriminator; resume with --gan none")
+            self.discriminator.load_state_dict(ck["discriminator"])
+            self.opt_d.load_state_dict(ck["opt_d"])
+        if ck.get("scaler") and self.amp:
+            self.scaler.load_state_dict(ck["scaler"])
+        s = ck["state"]
+        self.state = RunState(**{k: s[k] for k in (f.name for f in dataclasses.fields(RunState)) if k in s})
+        set_rng_state(ck["rng"])
+        if self.info.rank:  # identical dropout on every rank would waste the extra processes
+            torch.manual_seed(self.cfg.seed * 1000 + self.info.rank * 7919 + self.state.step)
+
+    # -- budget ----------------------------------------------------------------------------------------
+    def total_steps(self) -> int | None:
+        if self.cfg.steps:
+            return self.cfg.steps
+        if self.cfg.epochs:
+            return self.cfg.epochs * self.steps_per_epoch
+        return None
+
+    def budget_spent(self) -> bool:
+        cfg, s = self.cfg, self.state
+        if cfg.steps is not None:
+            return s.step >= cfg.steps
+        if cfg.epochs is not None:
+            return s.epoch > cfg.epochs
+        # Keep room for the final validation, so "10 minutes" means about 10 minutes in all.
+        return s.elapsed_s + s.val_seconds >= cfg.minutes * 60
+
+    def fraction(self) -> float:
+        total = self.total_steps()
+        if total:
+            return min(1.0, self.state.step / total)
+        return min(1.0, self.state.elapsed_s / (self.cfg.minutes * 60))
+
+    def eta(self, step_s: float | None) -> float | None:
+        total = self.total_steps()
+        if total:
+            return None if step_s is None else max(0.0, (total - self.state.step) * step_s)
+        return max(0.0, self.cfg.minutes * 60 - self.state.elapsed_s)
+
+    # -- run -------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self._setup()
+        cfg, s, info = self.cfg, self.state, self.info
+        self.rep.start(total_steps=self.total_steps(), epochs=cfg.epochs, minutes=cfg.minutes,
+                       train_images=len(self.train_ds), val_images=len(self.val_ds),
+                       device=describe_device(self.device), run_dir=str(self.run_dir))
+        if s.before is None:
+            self.validate(epoch=0)
+        stopped = self._loop()
+        if stopped:
+            path = self.save_checkpoint("last.pt")
+            result = {"model_path": None, "checkpoint": str(path), "before": s.before,
+                      "after": self._last_metrics(), "stopped": True}
+        else:
+            if s.last_val_step != s.step:
+                self.validate(epoch=s.epoch if s.batch_in_epoch else s.epoch - 1)
+            path = self.save_checkpoint("last.pt")
+            model_path = self.export()
+            result = {"model_path": model_path, "checkpoint": str(path), "before": s.before,
+                      "after": self._last_metrics(), "stopped": False}
+        ddp.barrier(info)
+        self.rep.done(**result)
+        return result
+
+    def _last_metrics(self) -> dict | None:
+        trained = [r for r in self.state.history if r["epoch_f"] > 0]
+        return {k: trained[-1][k] for k in ("mse", "fmse", "psnr")} if trained else None
+
+    def _loop(self) -> bool:
+        """Train until the budget is spent (False) or a stop was requested (True)."""
+        cfg, s, info, dev = self.cfg, self.state, self.info, self.device
+        it = None
+        step_s = None  # smoothed seconds per step
+        sums = {"loss_g": 0.0, "loss_l1": 0.0, "loss_adv": 0.0, "loss_d": 0.0, "n": 0}
+        self.epoch_sums = sums
+        last_ckpt_t = time.monotonic()
+        t_prev = time.monotonic()
+        while True:
+            if ddp.any_true(self.stopper.requested, info, dev):
+                return True
+            if ddp.broadcast_flag(self.budget_spent(), info, dev):
+                return False
+            if it is None:
+                self.sampler.set_epoch(s.epoch, s.batch_in_epoch)
+                it = iter(self.loader)
+            try:
+                comp, mask, real = next(it)
+            except StopIteration:  # fewer batches than planned (cannot happen with drop_last; be safe)
+                it = None
+                self._end_epoch()
+                continue
+            losses = self.train_step(comp, mask, real)
+            for k, v in losses.items():
+                sums[k] += v
+            sums["n"] += 1
+            s.step += 1
+            s.batch_in_epoch += 1
+            now = time.monotonic()
+            dt = now - t_prev
+            t_prev = now
+            s.elapsed_s += dt
+            step_s = dt if step_s is None else 0.9 * step_s + 0.1 * dt
+            end_of_epoch = s.batch_in_epoch >= self.steps_per_epoch
+            self.rep.step(force=end_of_epoch or s.step == 1 or self.budget_spent(), step=s.step, epoch=s.epoch,
+                          loss_g=losses["loss_g"], loss_d=losses["loss_d"], loss_l1=losses["loss_l1"],
+                          img_per_s=cfg.batch * info.world / step_s, eta_s=self.eta(step_s),
+                          fraction=self.fraction())
+            if end_of_epoch:
+                del it
+                it = None
+                self._end_epoch()
+                t_prev = time.monotonic()  # validation time is accounted inside validate()
+            if (cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0) or now - last_ckpt_t > CHECKPOINT_EVERY_S:
+                self.save_checkpoint("last.pt")
+                last_ckpt_t = time.monotonic()
+
+    def _end_epoch(self):
+        s = self.state
+        self.validate(epoch=s.epoch)
+        s.epoch += 1
+        s.batch_in_epoch = 0
+
+    def train_step(self, comp, mask, real) -> dict:
+        cfg, dev = self.cfg, self.device
+        fmt = torch.channels_last if self.cuda else torch.contiguous_format
+        comp = comp.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        real = real.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        mask = mask.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        with torch.autocast(dev.type, enabled=self.amp):
+            out = self.g_train(comp, mask)
+        loss_d = torch.zeros((), device=dev)
+        adv = torch.zeros((), device=dev)
+        if self.gan:
+            # One discriminator pass over real and fake together: half the kernel launches, and DDP
+            # sees exactly one forward per backward.
+            self.discriminator.requires_grad_(True)
+            with torch.autocast(dev.type, enabled=self.amp):
+                logits = self.d_train(torch.cat([real, out.detach()]), torch.cat([mask, mask]))
+                real_logits, fake_logits = logits.float().chunk(2)
+                loss_d = d_loss(real_logits, fake_logits, cfg.gan)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_d).backward()
+            self.scaler.step(self.opt_d)
+            # The generator's adversarial term goes through the bare module: D's weights are frozen
+            # for it, so there is nothing for DDP to synchronise.
+            self.discriminator.requires_grad_(False)
+            with torch.autocast(dev.type, enabled=self.amp):
+                adv = g_adv_loss(self.discriminator(out, mask).float(), cfg.gan)
+        l1 = l1_loss(out.float(), real.float(), mask, cfg.l1_region)
+        loss_g = cfg.l1_weight * l1 + (cfg.gan_weight * adv if self.gan else 0.0)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        l1_value = float(l1.detach())
+        if not math.isfinite(l1_value):
+            raise HarmonizerError(f"training diverged at step {self.state.step + 1} (the loss is not a number); "
+                                  "try a lower --lr")
+        return {"loss_g": float(loss_g.detach()), "loss_l1": l1_value, "loss_adv": float(adv.detach()),
+                "loss_d": float(loss_d.detach())}
+
+    # -- validation, checkpoints, export ----------------------------------------------------------------
+    def validate(self, epoch: int) -> None:
+        cfg, s = self.cfg, self.state
+        t0 = time.monotonic()
+        if self.info.main and len(self.val_ds):
+            metrics, comp_metrics, strips = evaluate(
+                self.generator, self.val_ds, self.device, batch=max(cfg.batch, 4), amp=self.amp,
+                channels_last=self.cuda, samples=cfg.val_samples, with_composite=s.composite is None,
+                stop=lambda: self.stopper.requested)
+            if metrics is not None:
+                s.composite = s.composite or comp_metrics
+                if epoch == 0:
+                    s.before = metrics
+                sums = getattr(self, "epoch_sums", None)
+                n = (sums or {}).get("n", 0)
+                row = {"epoch": epoch, "epoch_f": round(s.step / self.steps_per_epoch, 4), "step": s.step,
+                       "elapsed_s": round(s.elapsed_s, 2),
+                       **{k: (sums[k] / n if n else None) for k in ("loss_g", "loss_l1", "loss_adv", "loss_d")},
+                       **metrics, **{f"comp_{k}": v for k, v in (s.composite or {}).items()}}
+                if sums:
+                    sums.update({k: 0.0 for k in sums})
+                    sums["n"] = 0
+                s.history.append(row)
+                tag = f"epoch{epoch:04d}_s{s.step:07d}"
+                samples = write_samples(self.run_dir, tag, strips)
+                write_logs(self.run_dir, s.history, title=f"{cfg.norm} ngf {cfg.ngf} @ {cfg.size}")
+                self.rep.val(step=s.step, epoch=epoch, **metrics, samples=samples)
+        s.last_val_step = s.step
+        dt = time.monotonic() - t0
+        s.val_seconds = dt if epoch == 0 or not s.val_seconds else max(s.val_seconds, dt)
+        s.elapsed_s += dt
+        ddp.barrier(self.info)
+
+    def save_checkpoint(self, name: str) -> Path | None:
+        path = self.run_dir / "checkpoints" / name
+        if self.info.main:
+            cfg = self.cfg
+            saved_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume",)}
+            save_checkpoint(path, {
+                "config": saved_cfg,
+                "run_dir": str(self.run_dir),
+                "generator": self.generator.state_dict(),
+                "discriminator": self.discriminator.state_dict() if self.gan else None,
+                "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict() if self.gan else None,
+                "scaler": self.scaler.state_dict() if self.amp else None,
+                "state": dataclasses.asdict(self.state),
+                "rng": rng_state(),
+            })
+            self.rep.checkpoint(self.state.step, str(path))
+        ddp.barrier(self.info)
+        return path
+
+    def export(self) -> str | None:
+        if not self.info.main:
+            return None
+        cfg, s = self.cfg, self.state
+        card = {
+            "name": cfg.out or self.run_dir.name,
+            "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": cfg.command,
+            "data": cfg.data,
+            "data_kinds": self.data_report.kinds,
+            "train_images": len(self.train_ds),
+            "val_images": len(self.val_ds),
+            "skipped_images": self.data_report.skipped,
+            "init": cfg.init,
+            "steps": s.step,
+            "epochs": round(s.step / self.steps_per_epoch, 3),
+            "batch": cfg.batch,
+            "processes": self.info.world,
+            "wall_time_s": round(s.elapsed_s, 1),
+            "hardware": f"{describe_device(self.device)} x{self.info.world}" if self.info.enabled else describe_device(self.device),
+            "host": f"{platform.system()} {platform.machine()} ({socket.gethostname()})",
+            "losses": {"l1_weight": cfg.l1_weight, "l1_region": cfg.l1_region, "gan": cfg.gan if self.gan else "none",
+                       "gan_weight": cfg.gan_weight if self.gan else 0.0},
+            "seed": cfg.seed,
+            "validation": {"split": f"{cfg.val_fraction:g} of source photos (name hash)",
+                           "before": s.before, "after": self._last_metrics(), "composite": s.composite},
+        }
+        config = {"size": cfg.size}
+        path = save_model(self.run_dir / "model.safetensors", self.generator, config, card)
+        if cfg.out:
+            return str(register_model(path, cfg.out))
+        return str(path)
