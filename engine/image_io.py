@@ -6,6 +6,7 @@ import os
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -165,18 +166,22 @@ def mask_from_image(img: Image.Image) -> np.ndarray:
 
 def read_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask as float32 H x W in 0..1; `size=(w, h)` resizes it (with a warning) if it differs."""
-    import cv2  # local: keeps `import engine.image_io` light for callers that only read images
-
-    img = _open(path)
-    mask = mask_from_image(img)
+    mask = mask_from_image(_open(path))
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         w, h = size
         message = f"mask {Path(path).name} is {mask.shape[1]}x{mask.shape[0]}, resized to the composite's {w}x{h}"
         log.warning(message)
         warnings.warn(message, stacklevel=2)
-        shrinking = w * h < mask.shape[0] * mask.shape[1]
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        mask = resize_mask(mask, size)
     return np.ascontiguousarray(np.clip(mask, 0, 1), dtype=np.float32)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float mask to `size=(w, h)`: area averaging when shrinking keeps soft edges honest."""
+    w, h = size
+    shrinking = w * h < mask.shape[0] * mask.shape[1]
+    out = cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return np.clip(out, 0, 1).astype(np.float32)
 
 
 def _save_kwargs(fmt: str, quality: int) -> dict:

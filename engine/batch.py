@@ -1,0 +1,310 @@
+"""Harmonize a folder of composites. `harmonizer batch` and the GUI's batch dialog both call `run_batch`,
+so the same settings give byte-identical files.
+
+Items are `(image_path, mask_path)` pairs from `find_pairs`, or `(name, loader)` where `loader()` returns
+`(rgb uint8 H x W x 3, mask float32 H x W)`: the GUI uses that hook for .ora projects.
+
+`workers > 1` runs items on a thread pool: decoding (Pillow), OpenCV and torch release the GIL, so
+threads overlap reading, writing and compute without copying the model into each process. Output
+names are planned before anything runs, so they never depend on which thread finishes first.
+"""
+from __future__ import annotations
+
+import string
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from engine.atomic import atomic_write_bytes
+from engine.errors import CancelledError, HarmonizerError
+from engine.image_io import is_image_path, read_image, read_mask, resize_mask, write_image
+
+FORMATS = ("png", "jpg", "webp", "tif")
+POLICIES = ("skip", "rename", "overwrite")
+MASK_SUFFIX = "_mask"
+MASK_EXTS = (".png", ".tif", ".tiff", ".webp", ".bmp", ".jpg", ".jpeg")
+MIN_SIDE = 16
+
+
+@dataclass
+class BatchOptions:
+    format: str = "png"
+    quality: int = 95
+    name_template: str = "{name}"
+    overwrite: str = "overwrite"
+    strength: float = 1.0
+    max_side: int | None = None
+    method: str = "rain"
+    model: str = "default"
+    workers: int = 1
+
+    def __post_init__(self):
+        self.format = str(self.format).lower().lstrip(".")
+        if self.format in ("jpeg",):
+            self.format = "jpg"
+        if self.format == "tiff":
+            self.format = "tif"
+        if self.format not in FORMATS:
+            raise HarmonizerError(f"unknown output format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if not 1 <= int(self.quality) <= 100:
+            raise HarmonizerError(f"quality must be between 1 and 100, got {self.quality}")
+        check_template(self.name_template)
+        if self.overwrite not in POLICIES:
+            raise HarmonizerError(f"unknown overwrite policy {self.overwrite!r}; choose one of {', '.join(POLICIES)}")
+        if not 0.0 <= float(self.strength) <= 1.0:
+            raise HarmonizerError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.max_side is not None and int(self.max_side) < MIN_SIDE:
+            raise HarmonizerError(f"--max-side must be at least {MIN_SIDE} pixels, got {self.max_side}")
+        if int(self.workers) < 1:
+            raise HarmonizerError(f"workers must be at least 1, got {self.workers}")
+
+
+def check_template(template: str) -> None:
+    """The name template must contain {name} and no other field, and must not leave the folder."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise HarmonizerError(f"bad name template {template!r}: {exc}") from None
+    if "name" not in fields or any(f != "name" for f in fields):
+        raise HarmonizerError(f"bad name template {template!r}: it must contain {{name}} and no other field")
+    if "/" in template or "\\" in template:
+        raise HarmonizerError(f"bad name template {template!r}: it must not contain a folder separator")
+
+
+def find_pairs(input_dir, masks_dir=None) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Pair every composite X.ext with its mask; return (pairs, composites without a mask).
+
+    Without `masks_dir` the mask is X_mask.png beside the composite; with it, masks_dir/X.png or
+    masks_dir/X_mask.png (any image extension, PNG preferred). Files named *_mask are never composites.
+    """
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise HarmonizerError(f"input folder not found: {folder}")
+    masks = Path(masks_dir) if masks_dir else None
+    if masks is not None and not masks.is_dir():
+        raise HarmonizerError(f"masks folder not found: {masks}")
+    pairs, unmatched = [], []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
+        if not path.is_file() or not is_image_path(path) or path.stem.endswith(MASK_SUFFIX):
+            continue
+        if masks is None:
+            candidates = [folder / f"{path.stem}{MASK_SUFFIX}{ext}" for ext in MASK_EXTS]
+        else:
+            candidates = [masks / f"{path.stem}{suffix}{ext}" for suffix in ("", MASK_SUFFIX) for ext in MASK_EXTS]
+        mask = next((c for c in candidates if c.is_file()), None)
+        (pairs.append((path, mask)) if mask is not None else unmatched.append(path))
+    return pairs, unmatched
+
+
+def output_path_for(name: str, out_dir, options: BatchOptions) -> Path:
+    """Where the output for an input named `name` (its stem) goes, before any overwrite policy."""
+    return Path(out_dir) / f"{options.name_template.format(name=name)}.{options.format}"
+
+
+def _renamed(path: Path, taken: set[Path], on_disk: bool = True) -> Path:
+    n = 2
+    while True:
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        if candidate not in taken and not (on_disk and candidate.exists()):
+            return candidate
+        n += 1
+
+
+@dataclass
+class BatchReport:
+    out_dir: Path
+    total: int = 0
+    written: list[tuple[str, Path]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+    def summary(self) -> str:
+        parts = [f"{len(self.written)} written", f"{len(self.skipped)} skipped", f"{len(self.failed)} failed"]
+        text = f"{', '.join(parts)} of {self.total} in {self.seconds:.1f} s"
+        return f"Cancelled: {text}" if self.cancelled else text
+
+    def to_text(self) -> str:
+        lines = [f"Batch harmonization into {self.out_dir}", self.summary(), ""]
+        for title, rows in (("Failed", self.failed), ("Skipped", self.skipped), ("Notes", self.notes)):
+            if rows:
+                lines.append(f"{title}:")
+                lines += [f"  {name}: {reason}" for name, reason in rows]
+                lines.append("")
+        if self.written:
+            lines.append("Written:")
+            lines += [f"  {name} -> {path.name}" for name, path in self.written]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def save(self, path) -> None:
+        atomic_write_bytes(path, self.to_text().encode("utf-8"))
+
+
+@dataclass
+class _Job:
+    label: str  # shown in the report: the composite's file name or the loader item's name
+    stem: str
+    source: tuple
+    target: Path | None = None
+
+
+def _jobs(items) -> list[_Job]:
+    jobs = []
+    for item in items:
+        first, second = item
+        if callable(second):
+            jobs.append(_Job(str(first), str(first), (None, second)))
+        else:
+            path = Path(first)
+            jobs.append(_Job(path.name, path.stem, (path, Path(second))))
+    return jobs
+
+
+def _plan(jobs: list[_Job], out_dir: Path, options: BatchOptions, report: BatchReport) -> list[_Job]:
+    """Decide every output name up front; two inputs never write the same file in one run.
+
+    Inputs whose names clash (x.png and x.jpg) get x and x_2 from the input list alone, so a rerun
+    with "skip" recognises both outputs; only then is the overwrite policy applied against the disk.
+    """
+    planned: set[Path] = set()
+    for job in jobs:
+        path = output_path_for(job.stem, out_dir, options)
+        if path in planned:
+            path = _renamed(path, planned, on_disk=False)
+            report.notes.append((job.label, f"another input has the same name; written as {path.name}"))
+        planned.add(path)
+        job.target = path
+    taken = set(planned)
+    todo = []
+    for job in jobs:
+        if job.target.exists():
+            if options.overwrite == "skip":
+                report.skipped.append((job.label, f"{job.target.name} already exists"))
+                continue
+            if options.overwrite == "rename":
+                job.target = _renamed(job.target, taken)
+                taken.add(job.target)
+        todo.append(job)
+    return todo
+
+
+def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str | None]:
+    image_path, source = job.source
+    if image_path is None:
+        rgb, mask = source()
+        return np.ascontiguousarray(rgb, np.uint8), np.asarray(mask, np.float32), None, None
+    rgb, alpha = read_image(image_path)
+    mask = read_mask(source)
+    note = None
+    h, w = rgb.shape[:2]
+    if mask.shape != (h, w):
+        note = f"mask {source.name} is {mask.shape[1]}x{mask.shape[0]}, resized to {w}x{h}"
+        mask = resize_mask(mask, (w, h))
+    return rgb, mask, alpha, note
+
+
+def _shrink(rgb, mask, alpha, max_side):
+    h, w = rgb.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return rgb, mask, alpha
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    mask = resize_mask(mask, size)
+    if alpha is not None:
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    return rgb, mask, alpha
+
+
+def run_batch(
+    items,
+    out_dir,
+    options: BatchOptions,
+    harmonizer,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> BatchReport:
+    """Harmonize every item into `out_dir`; bad items are reported, never fatal. Cancel stops between
+    files (and inside one at the harmonizer's stage boundaries) and returns the partial report."""
+    start = time.monotonic()
+    out_dir = Path(out_dir)
+    jobs = _jobs(items)
+    report = BatchReport(out_dir=out_dir, total=len(jobs))
+    todo = _plan(jobs, out_dir, options, report)
+    lock = threading.Lock()
+    done = [len(jobs) - len(todo)]
+    total = max(1, len(jobs))
+    alpha_ok = options.format in ("png", "tif", "webp")
+    serial = int(options.workers) == 1
+
+    def tell(fraction: float, stage: str) -> None:
+        if progress is not None:
+            progress(min(1.0, fraction), stage)
+
+    def one(job: _Job) -> None:
+        if cancel is not None and cancel():
+            raise CancelledError("cancelled")
+
+        def inner(fraction: float, stage: str) -> None:
+            if serial:  # with parallel items, within-file fractions from several threads would jitter
+                tell((done[0] + 0.9 * fraction) / total, f"{job.label}: {stage}")
+
+        try:
+            tell(done[0] / total, f"{job.label}: reading")
+            rgb, mask, alpha, note = _load(job)
+            rgb, mask, alpha = _shrink(rgb, mask, alpha, options.max_side)
+            out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancel)
+            write_image(job.target, out, quality=int(options.quality), alpha=alpha if alpha_ok else None)
+        except CancelledError:
+            raise
+        except HarmonizerError as exc:
+            result = ("failed", str(exc))
+        except Exception as exc:  # one bad file (or a bug on an odd input) must not end the batch
+            result = ("failed", f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        else:
+            result = ("written", note)
+        with lock:
+            if result[0] == "written":
+                report.written.append((job.label, job.target))
+                if result[1]:
+                    report.notes.append((job.label, result[1]))
+            else:
+                report.failed.append((job.label, result[1]))
+            done[0] += 1
+            tell(done[0] / total, f"{job.label}: {result[0]}")
+
+    try:
+        if serial:
+            for job in todo:
+                one(job)
+        else:
+            with ThreadPoolExecutor(max_workers=int(options.workers), thread_name_prefix="batch") as pool:
+                futures = [pool.submit(one, job) for job in todo]
+                cancelled = None
+                for future in futures:
+                    try:
+                        future.result()
+                    except CancelledError as exc:
+                        cancelled = exc
+                if cancelled is not None:
+                    raise cancelled
+    except CancelledError:
+        report.cancelled = True
+    # Report order follows the input order, whatever order threads finished in.
+    order = {job.label: i for i, job in enumerate(jobs)}
+    for rows in (report.written, report.skipped, report.failed, report.notes):
+        rows.sort(key=lambda row: order.get(row[0], 0))
+    report.seconds = time.monotonic() - start
+    return report

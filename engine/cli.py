@@ -1,0 +1,272 @@
+"""The `harmonizer` command line. Failures are one line on stderr (exit 1), usage errors exit 2,
+Ctrl+C exits 130; `--verbose` adds tracebacks."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from engine.errors import CancelledError, HarmonizerError
+
+DELEGATED = {"train": "trainer.cli", "gui": "harmonizer_gui.app"}
+EPILOG = "Run `harmonizer COMMAND --help` for a command's options."
+
+
+def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    parser.add_argument("--model", default="default", help="model name (see `harmonizer models`) or .safetensors path")
+    parser.add_argument("--method", choices=("rain", "classical"), default="rain",
+                        help="rain: the trained network (default); classical: Lab statistics transfer, no weights")
+    if device:
+        parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"strength must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks for errors")
+    parser = argparse.ArgumentParser(prog="harmonizer", parents=[verbose], epilog=EPILOG,
+                                     description="Image harmonization with a RAIN generator.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("harmonize", parents=[verbose], help="harmonize one composite")
+    p.add_argument("composite", type=Path)
+    p.add_argument("mask", type=Path, nargs="?",
+                   help="mask image (white = foreground); omit to use the composite's alpha channel")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output file (.png, .jpg, .webp, .tif)")
+    _common(p)
+    p.add_argument("--strength", type=_strength, default=1.0, help="0 = unchanged, 1 = full correction")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+
+    p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder")
+    p.add_argument("input_dir", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    p.add_argument("--masks", type=Path, help="folder of masks named X.png or X_mask.png (default: X_mask.png beside X)")
+    p.add_argument("--format", choices=("png", "jpg", "webp", "tif"), default="png")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--name", default="{name}", help="output name template, e.g. '{name}_harmonized'")
+    p.add_argument("--overwrite", choices=("overwrite", "skip", "rename"), default="overwrite",
+                   help="when an output exists (default: overwrite)")
+    p.add_argument("--workers", type=_positive, default=1, help="files processed in parallel (threads)")
+    _common(p)
+    p.add_argument("--strength", type=_strength, default=1.0)
+    p.add_argument("--max-side", type=_positive, help="shrink inputs so the longer side is at most this")
+    p.add_argument("--report", type=Path, help="also save the report as a text file")
+
+    p = sub.add_parser("eval", parents=[verbose], help="score a method on iHarmony4 or X_comp/X_mask/X_real triplets")
+    p.add_argument("root", type=Path)
+    p.add_argument("--subset", help="only this subset (e.g. HCOCO)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    _common(p)
+    p.add_argument("--baseline", action="store_true", help="score the unharmonized composites instead")
+    p.add_argument("--size", type=int, default=256,
+                   help="evaluate at SIZE x SIZE as the iHarmony4 protocol does (0 = each image's own size)")
+    p.add_argument("--limit", type=_positive, help="at most this many images per subset")
+
+    sub.add_parser("models", parents=[verbose], help="list installed models")
+    sub.add_parser("train", help="train or fine-tune a model (see `harmonizer train --help`)", add_help=False)
+    sub.add_parser("gui", help="start the editor", add_help=False)
+    return parser
+
+
+def _harmonizer(args):
+    from engine.harmonizer import Harmonizer
+
+    return Harmonizer(model=args.model, method=args.method, device=getattr(args, "device", "auto"))
+
+
+def cmd_harmonize(args) -> int:
+    import numpy as np
+
+    from engine.image_io import read_image, read_mask, write_image
+
+    rgb, alpha = read_image(args.composite)
+    keep_alpha = None
+    if args.mask is not None:
+        mask = read_mask(args.mask, size=(rgb.shape[1], rgb.shape[0]))
+        keep_alpha = alpha if args.out.suffix.lower() in (".png", ".tif", ".tiff", ".webp") else None
+    elif alpha is not None:
+        mask = alpha.astype(np.float32) / 255.0  # a layered export: its alpha marks the pasted object
+    else:
+        raise HarmonizerError(f"no mask given and {args.composite.name} has no alpha channel to use as one")
+    start = time.monotonic()
+    harmonizer = _harmonizer(args)
+    out = harmonizer.harmonize(rgb, mask, strength=args.strength)
+    write_image(args.out, out, quality=args.quality, alpha=keep_alpha)
+    if harmonizer.notice:
+        print(f"note: {harmonizer.notice}", file=sys.stderr)
+    print(f"wrote {args.out} ({harmonizer.model_name} on {harmonizer.device_name}, "
+          f"{time.monotonic() - start:.2f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from tqdm import tqdm
+
+    from engine.batch import BatchOptions, find_pairs, run_batch
+
+    options = BatchOptions(format=args.format, quality=args.quality, name_template=args.name,
+                           overwrite=args.overwrite, strength=args.strength, max_side=args.max_side,
+                           method=args.method, model=args.model, workers=args.workers)
+    pairs, unmatched = find_pairs(args.input_dir, args.masks)
+    for path in unmatched:
+        print(f"no mask for {path.name}: not processed", file=sys.stderr)
+    if not pairs:
+        raise HarmonizerError(f"no composites with a mask in {args.input_dir} (masks are named X_mask.png)")
+    harmonizer = _harmonizer(args)
+    stop = threading.Event()
+    with tqdm(total=len(pairs), unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(fraction, stage):
+            bar.n = round(fraction * len(pairs), 2)
+            bar.set_postfix_str(stage[-40:], refresh=False)
+            bar.refresh()
+
+        try:
+            report = run_batch(pairs, args.out, options, harmonizer, progress=progress, cancel=stop.is_set)
+        except KeyboardInterrupt:
+            stop.set()  # worker threads finish their current stage and stop
+            raise
+    for name, reason in report.failed:
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    for name, reason in report.skipped:
+        print(f"skipped: {name}: {reason}", file=sys.stderr)
+    for name, note in report.notes:
+        print(f"note: {name}: {note}", file=sys.stderr)
+    if args.report:
+        report.save(args.report)
+    print(report.summary() + f" -> {args.out}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_eval(args) -> int:
+    from tqdm import tqdm
+
+    from engine.evaluation import evaluate, find_subsets, format_table
+
+    subsets, problems = find_subsets(args.root, args.subset)
+    harmonizer = None if args.baseline else _harmonizer(args)
+    total = sum(min(len(s), args.limit or len(s)) for s in subsets.values())
+    with tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(fraction, stage):
+            bar.n = round(fraction * total)
+            bar.refresh()
+
+        result = evaluate(subsets, harmonizer, size=args.size or None, limit=args.limit, progress=progress)
+    result["method"] = "composite (no harmonization)" if harmonizer is None else harmonizer.model_name
+    result["problems"] = problems
+    for line in problems + result["errors"]:
+        print(f"skipped: {line}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"method: {result['method']}" + (f", {args.size}x{args.size}" if args.size else ", native size"))
+        print(format_table(result))
+    return 0 if result["overall"]["count"] else 1
+
+
+def cmd_models(args) -> int:
+    from engine.registry import bundled_models_dir, list_models, user_models_dir
+
+    models = list_models()
+    if not models:
+        print("no trained models installed.")
+        print(f"Put .safetensors model files in {user_models_dir()} (yours) or {bundled_models_dir()} (bundled),")
+        print("train one with `harmonizer train`, or use `--method classical`, which needs no weights.")
+        return 0
+    rows = [("name", "norm", "ngf", "size", "params", "val fMSE", "path")]
+    for m in models:
+        params = m.parameters
+        fmse = (m.card.get("validation") or m.card.get("val") or {}).get("fmse", m.card.get("val_fmse"))
+        rows.append((
+            m.name + ("" if m.bundled else " *"),
+            str(m.config.get("norm", "?")),
+            str(m.config.get("ngf", "?")),
+            str(m.working_size),
+            f"{params / 1e6:.1f}M" if isinstance(params, (int, float)) else "?",
+            f"{fmse:.1f}" if isinstance(fmse, (int, float)) else "-",
+            str(m.path),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    if any(not m.bundled for m in models):
+        print("* your own model")
+    return 0
+
+
+def _delegate(command: str, rest: list[str]) -> int:
+    import importlib
+
+    module_name = DELEGATED[command]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            what = "training" if command == "train" else "the editor"
+            raise HarmonizerError(f"{what} is not available in this installation ({module_name} is missing)") from None
+        if exc.name and exc.name.startswith("PySide6"):
+            raise HarmonizerError("the editor needs PySide6: pip install 'harmonizer[gui]'") from None
+        raise
+    result = module.main(rest)
+    return int(result or 0)
+
+
+COMMANDS = {"harmonize": cmd_harmonize, "batch": cmd_batch, "eval": cmd_eval, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = False
+    # train/gui own their arguments: hand everything after the command over untouched.
+    lead = [a for a in argv[:2] if a in ("-v", "--verbose")]
+    rest = argv[len(lead):]
+    try:
+        if rest and rest[0] in DELEGATED:
+            verbose = bool(lead)
+            return _delegate(rest[0], rest[1:])
+        args = build_parser().parse_args(argv)
+        verbose = getattr(args, "verbose", False)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except CancelledError:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except HarmonizerError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if verbose:
+            traceback.print_exc()
+        print("error: out of memory; try --max-side or a smaller image", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line by default, the traceback on request
+        if verbose:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: unexpected {type(exc).__name__}: {first} (run with --verbose for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
