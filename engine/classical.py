@@ -61,25 +61,33 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if mask.shape != composite.shape[:2]:
         raise MaskError(f"mask is {mask.shape[::-1]} but the composite is {composite.shape[1::-1]}")
     mask = np.asarray(mask, np.float32)
-    fg = mask > FG_THRESHOLD
-    if np.count_nonzero(fg) < MIN_PIXELS:
+    peak = float(mask.max(initial=0))
+    if peak <= 0:
         raise MaskError("the mask has no foreground: paint the object that should be harmonized")
+    # A faint mask (painted at low opacity everywhere) still marks an object: threshold below its peak.
+    fg_threshold = min(FG_THRESHOLD, 0.5 * peak)
+    bg_threshold = min(BG_THRESHOLD, fg_threshold)
+    fg = mask > fg_threshold
+    if np.count_nonzero(fg) < MIN_PIXELS:
+        raise MaskError(
+            f"the masked region is too small ({np.count_nonzero(fg)} pixels; at least {MIN_PIXELS} are needed)"
+        )
     h, w = mask.shape
     x0, y0, x1, y1 = _box(fg)
     pad = int(round(max(x1 - x0, y1 - y0) * CONTEXT))
     cx0, cy0, cx1, cy1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     ctx_mask = mask[cy0:cy1, cx0:cx1]
-    bg_ctx = ctx_mask < BG_THRESHOLD
+    bg_ctx = ctx_mask < bg_threshold
     if np.count_nonzero(bg_ctx) < MIN_PIXELS:
         # The object fills its surroundings: fall back to the whole image's background.
-        bg_all = mask < BG_THRESHOLD
+        bg_all = mask < bg_threshold
         if np.count_nonzero(bg_all) < MIN_PIXELS:
             raise MaskError("the mask covers the whole image: some background is needed to harmonize against")
         cx0, cy0, cx1, cy1 = 0, 0, w, h
         ctx_mask, bg_ctx = mask, bg_all
     ctx_lab = _lab(composite[cy0:cy1, cx0:cx1])
     bg_mean, bg_std = _stats(ctx_lab, bg_ctx)
-    fg_mean, fg_std = _stats(ctx_lab, ctx_mask > FG_THRESHOLD)
+    fg_mean, fg_std = _stats(ctx_lab, ctx_mask > fg_threshold)
     scale, offset = lab_transfer(fg_mean, fg_std, bg_mean, bg_std)
 
     # Apply over everything the (soft) mask touches, not just the thresholded core.

@@ -79,3 +79,28 @@ def test_identical_statistics_change_almost_nothing():
     mask[::2] = 1  # interleaved rows: same distribution inside and outside
     out = harmonize_classical(comp, mask)
     assert np.abs(out.astype(int) - comp).mean() < 3
+
+
+def test_near_empty_regions():
+    comp, _ = scene()
+    few = np.zeros((64, 64), np.float32)
+    few[30:32, 30:32] = 1  # 4 pixels: too few for statistics
+    with pytest.raises(MaskError, match="too small"):
+        harmonize_classical(comp, few)
+    small = np.zeros((64, 64), np.float32)
+    small[30:35, 30:35] = 1  # 25 pixels is enough
+    out = harmonize_classical(comp, small)
+    np.testing.assert_array_equal(out[small == 0], comp[small == 0])
+    almost_all = np.ones((64, 64), np.float32)
+    almost_all[0, :3] = 0  # 3 background pixels
+    with pytest.raises(MaskError, match="background"):
+        harmonize_classical(comp, almost_all)
+
+
+def test_a_faint_mask_still_marks_the_object():
+    comp, mask = scene()
+    out = harmonize_classical(comp, mask * 0.4)  # painted at 40 % opacity
+    np.testing.assert_array_equal(out[mask == 0], comp[mask == 0])
+    full = harmonize_classical(comp, mask)
+    change = np.abs(out[mask > 0].astype(float) - comp[mask > 0]).mean()
+    assert 0.2 * np.abs(full[mask > 0].astype(float) - comp[mask > 0]).mean() < change

@@ -18,11 +18,14 @@ def tiny_model(tmp_path):
 
 
 def scene(h=120, w=200, seed=0):
+    """A warm, textured background with a cold, darker object pasted in (plus a feathered edge)."""
     rng = np.random.default_rng(seed)
-    comp = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    comp = np.clip(rng.normal((170, 120, 80), 25, (h, w, 3)), 0, 255).astype(np.uint8)
+    obj = np.clip(rng.normal((60, 90, 160), 20, (h, w, 3)), 0, 255).astype(np.uint8)
     mask = np.zeros((h, w), np.float32)
     mask[30:90, 60:150] = 1
     mask[30:90, 55:60] = 0.5  # a feathered edge
+    comp[mask > 0] = obj[mask > 0]
     return comp, mask
 
 
@@ -44,9 +47,23 @@ def test_strength_interpolates_between_composite_and_result(tiny_model):
     none = h.harmonize(comp, mask, strength=0.0)
     half = h.harmonize(comp, mask, strength=0.5)
     assert np.array_equal(none, comp)
-    expected = comp.astype(np.float32) + (full.astype(np.float32) - comp) * 0.5 * mask[..., None]
+    # `full` already carries the mask's weight, so half strength is half of its change everywhere.
+    expected = comp.astype(np.float32) + (full.astype(np.float32) - comp) * 0.5
     assert np.abs(half.astype(np.float32) - expected).max() <= 1.01
-    np.testing.assert_array_equal(blend(comp, full, mask, 1.0), full)
+
+
+def test_blend_is_exact_outside_and_linear_inside_a_feathered_mask():
+    comp = np.full((4, 5, 3), 100, np.uint8)
+    harmonized = np.full((4, 5, 3), 200, np.uint8)
+    harmonized[0, 0] = 7  # a change outside the mask must never leak through
+    mask = np.zeros((4, 5), np.float32)
+    mask[1:3, 1:4] = [[1.0, 0.5, 0.25], [0.75, 1.0, 1e-4]]
+    out = blend(comp, harmonized, mask, 1.0)
+    assert out[0, 0].tolist() == [100] * 3 and (out[mask == 0] == 100).all()
+    np.testing.assert_array_equal(out[1, 1:4, 0], [200, 150, 125])
+    np.testing.assert_array_equal(out[2, 1:4, 0], [175, 200, 100])
+    np.testing.assert_array_equal(blend(comp, harmonized, mask, 0.5)[1, 1:3, 0], [150, 125])
+    np.testing.assert_array_equal(blend(comp, harmonized, mask, 0.0), comp)
 
 
 def test_progress_is_reported_and_cancel_is_honoured(tiny_model):
@@ -105,3 +122,81 @@ def test_network_sees_a_crop_at_working_size(tiny_model, monkeypatch):
     monkeypatch.setattr(h, "predict", lambda c, m: shapes.append(c.shape) or real(c, m))
     h.harmonize(comp, mask)
     assert shapes == [(64, 64, 3)]
+
+
+def test_feathered_mask_blends_in_the_full_resolution_path(tiny_model):
+    comp, mask = scene()
+    hard = Harmonizer(model=str(tiny_model), device="cpu").harmonize(comp, mask)
+    edge = mask == 0.5
+    soft_change = np.abs(hard[edge].astype(float) - comp[edge]).mean()
+    core_change = np.abs(hard[mask == 1].astype(float) - comp[mask == 1]).mean()
+    assert 0 < soft_change < core_change
+
+
+def test_a_tiny_object_in_a_large_frame(tiny_model):
+    comp, _ = scene(600, 900)
+    mask = np.zeros(comp.shape[:2], np.float32)
+    mask[300:303, 450:452] = 1  # six pixels
+    out = Harmonizer(model=str(tiny_model), device="cpu").harmonize(comp, mask)
+    np.testing.assert_array_equal(out[mask == 0], comp[mask == 0])
+    assert (out[mask == 1] != comp[mask == 1]).any()
+
+
+def test_cuda_out_of_memory_falls_back_to_the_cpu_with_a_notice(tiny_model, monkeypatch):
+    comp, mask = scene()
+    h = Harmonizer(model=str(tiny_model), device="cpu")
+    expected = h.harmonize(comp, mask)
+    real = h._predict_on
+    tried = []
+
+    def predict_on(device, c, m):
+        tried.append(device.type)
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(device, c, m)
+
+    monkeypatch.setattr(h, "_predict_on", predict_on)
+    monkeypatch.setattr(h, "_to", lambda device: setattr(h, "device", device))
+    h.device = torch.device("cuda")  # pretend the model lives on a GPU that is full
+    with pytest.warns(UserWarning, match="out of memory"):
+        out = h.harmonize(comp, mask)
+    assert tried == ["cuda", "cpu"] and h.device.type == "cpu"
+    assert "out of memory" in h.notice and "CPU" in h.notice
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    "cuda, mps, want", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu"), (True, False, "cuda")]
+)
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, want):
+    from engine.devices import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device("auto").type == want
+    assert pick_device("cpu").type == "cpu"
+    if not cuda:
+        with pytest.raises(HarmonizerError, match="CUDA was requested"):
+            pick_device("cuda")
+    if not mps:
+        with pytest.raises(HarmonizerError, match="MPS"):
+            pick_device("mps")
+    with pytest.raises(HarmonizerError, match="unknown device"):
+        pick_device("tpu")
+
+
+def test_cancel_is_checked_at_every_stage_boundary(tiny_model):
+    comp, mask = scene()
+    h = Harmonizer(model=str(tiny_model), device="cpu")
+    stages = []
+    h.harmonize(comp, mask, progress=lambda f, stage: stages.append(stage))
+    for n in range(len(stages)):
+        seen, calls = [], []
+
+        def cancel():
+            calls.append(1)
+            return len(calls) > n
+
+        with pytest.raises(CancelledError):
+            h.harmonize(comp, mask, progress=lambda f, stage: seen.append(stage), cancel=cancel)
+        assert seen == stages[:n]  # stopped exactly at boundary n, nothing after it ran
