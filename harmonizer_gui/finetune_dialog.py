@@ -38,9 +38,9 @@ STOP_GRACE_MS = 60_000
 
 
 def config_dir() -> Path:
-    from platformdirs import user_config_dir
+    from harmonizer_gui import settings
 
-    return Path(os.environ.get("HARMONIZER_CONFIG_DIR") or user_config_dir("harmonizer", appauthor=False))
+    return settings.config_dir()
 
 
 def count_photos(folders) -> tuple[int, int]:
