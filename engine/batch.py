@@ -189,6 +189,9 @@ def _plan(jobs: list[_Job], out_dir: Path, options: BatchOptions, report: BatchR
     taken = set(planned)
     todo = []
     for job in jobs:
+        if _is_own_input(job):
+            report.failed.append((job.label, f"{job.target.name} would overwrite the input; choose another output folder"))
+            continue
         if job.target.exists():
             if options.overwrite == "skip":
                 report.skipped.append((job.label, f"{job.target.name} already exists"))
@@ -198,6 +201,13 @@ def _plan(jobs: list[_Job], out_dir: Path, options: BatchOptions, report: BatchR
                 taken.add(job.target)
         todo.append(job)
     return todo
+
+
+def _is_own_input(job: _Job) -> bool:
+    sources = [p for p in job.source if isinstance(p, Path)]
+    if not sources or not job.target.exists():
+        return False
+    return any(job.target.resolve() == p.resolve() for p in sources)
 
 
 def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str | None]:

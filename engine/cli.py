@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from engine.errors import CancelledError, HarmonizerError
@@ -25,16 +26,29 @@ def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
 
 
 def _strength(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"strength must be a number between 0 and 1, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"strength must be between 0 and 1, got {text}")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = _positive(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, got {text}")
     return value
 
 
@@ -53,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, required=True, help="output file (.png, .jpg, .webp, .tif)")
     _common(p)
     p.add_argument("--strength", type=_strength, default=1.0, help="0 = unchanged, 1 = full correction")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
 
     p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder")
     p.add_argument("input_dir", type=Path)
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--masks", type=Path, help="folder of masks named X.png or X_mask.png (default: X_mask.png beside X)")
     p.add_argument("--format", choices=("png", "jpg", "webp", "tif"), default="png")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
     p.add_argument("--name", default="{name}", help="output name template, e.g. '{name}_harmonized'")
     p.add_argument("--overwrite", choices=("overwrite", "skip", "rename"), default="overwrite",
                    help="when an output exists (default: overwrite)")
@@ -95,8 +109,10 @@ def _harmonizer(args):
 def cmd_harmonize(args) -> int:
     import numpy as np
 
-    from engine.image_io import read_image, read_mask, write_image
+    from engine.image_io import WRITE_FORMATS, read_image, read_mask, write_image
 
+    if args.out.suffix.lower() not in WRITE_FORMATS:  # before the work, not after it
+        raise HarmonizerError(f"cannot write {args.out}: unknown format; use .png, .jpg, .webp or .tif")
     rgb, alpha = read_image(args.composite)
     keep_alpha = None
     if args.mask is not None:
@@ -231,15 +247,29 @@ def _delegate(command: str, rest: list[str]) -> int:
 COMMANDS = {"harmonize": cmd_harmonize, "batch": cmd_batch, "eval": cmd_eval, "models": cmd_models}
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Warnings (a resized mask, a fallback) are one line for the user, not a source location.
+    print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     verbose = False
-    # train/gui own their arguments: hand everything after the command over untouched.
-    lead = [a for a in argv[:2] if a in ("-v", "--verbose")]
-    rest = argv[len(lead):]
+    # train/gui own their arguments: hand everything after the command over untouched. Only
+    # flags before the command are ours.
+    n_lead = 0
+    while n_lead < len(argv) and argv[n_lead] in ("-v", "--verbose"):
+        n_lead += 1
+    rest = argv[n_lead:]
     try:
         if rest and rest[0] in DELEGATED:
-            verbose = bool(lead)
+            verbose = n_lead > 0
             return _delegate(rest[0], rest[1:])
         args = build_parser().parse_args(argv)
         verbose = getattr(args, "verbose", False)

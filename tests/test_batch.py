@@ -161,3 +161,12 @@ def test_cancelled_error_class_is_what_the_harmonizer_raises():
     img, mask = composite(0)
     with pytest.raises(CancelledError):
         h.harmonize(img, mask / 255.0, cancel=lambda: True)
+
+
+def test_output_into_the_input_folder_never_overwrites_an_input(tmp_path, classical):
+    folder = make_folder(tmp_path / "in", ("a.png", "b.jpg"))
+    before = (folder / "a.png").read_bytes()
+    report = run_batch(find_pairs(folder)[0], folder, BatchOptions(format="png"), classical)
+    assert (folder / "a.png").read_bytes() == before
+    assert [name for name, _ in report.failed] == ["a.png"] and "overwrite the input" in report.failed[0][1]
+    assert [name for name, _ in report.written] == ["b.jpg"] and (folder / "b.png").is_file()
