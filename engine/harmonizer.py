@@ -12,7 +12,7 @@ from engine.classical import harmonize_classical
 from engine.color_lift import LocalAffine
 from engine.devices import describe_device, pick_device
 from engine.errors import CancelledError, HarmonizerError, MaskError
-from engine.model_file import load_model
+from engine.model_file import ModelInfo, load_model
 from engine.registry import resolve_model
 
 METHODS = ("rain", "classical")
@@ -32,11 +32,15 @@ def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
         raise MaskError(
             f"mask is {mask.shape[1]}x{mask.shape[0]} but the composite is {composite.shape[1]}x{composite.shape[0]}"
         )
+    integer = mask.dtype.kind in "uib"
     mask = mask.astype(np.float32)
     if mask.ndim == 3:
         mask = mask[..., 0]
-    if mask.max(initial=0) > 1.0:
-        mask = mask / 255.0
+    # 0..255 masks (uint8, or floats well above 1); a float 0..1 mask that a blur left at 1.0000001 is
+    # still 0..1.
+    peak = mask.max(initial=0)
+    if (integer and peak > 1) or peak > 1.5:
+        mask = mask / np.float32(255)
     mask = np.clip(mask, 0, 1)
     if not (mask > 0.01).any():
         raise MaskError("the mask is empty: paint the foreground that should be harmonized")
@@ -95,6 +99,17 @@ class Harmonizer:
         self.net, self.info = load_model(resolve_model(model), "cpu")
         self.model_name = self.info.name
         self._to(self.device)
+
+    @classmethod
+    def from_network(cls, net, config: dict | None = None, name: str = "in-memory", device: str = "auto"):
+        """Wrap a network that is already in memory (a trainer's model being validated, a benchmark)."""
+        self = cls.__new__(cls)
+        self.method, self.notice = "rain", ""
+        self.net = net.eval()
+        self.info = ModelInfo(name, None, {**getattr(net, "config", {}), **(config or {})})
+        self.model_name = name
+        self._to(pick_device(device))
+        return self
 
     @property
     def device_name(self) -> str:

@@ -200,3 +200,28 @@ def test_cancel_is_checked_at_every_stage_boundary(tiny_model):
         with pytest.raises(CancelledError):
             h.harmonize(comp, mask, progress=lambda f, stage: seen.append(stage), cancel=cancel)
         assert seen == stages[:n]  # stopped exactly at boundary n, nothing after it ran
+
+
+def test_an_in_memory_network_gives_the_same_result_as_its_file(tiny_model):
+    from engine.model_file import load_model
+
+    comp, mask = scene()
+    net, info = load_model(tiny_model)
+    wrapped = Harmonizer.from_network(net, {"size": 64}, name="trial", device="cpu")
+    assert wrapped.model_name == "trial" and wrapped.working_size == 64 and not wrapped.net.training
+    np.testing.assert_array_equal(
+        wrapped.harmonize(comp, mask), Harmonizer(model=str(tiny_model), device="cpu").harmonize(comp, mask)
+    )
+
+
+def test_mask_value_ranges():
+    comp, mask = scene()
+    h = Harmonizer(method="classical")
+    expected = h.harmonize(comp, mask)
+    overshoot = mask * np.float32(1.0000002)  # what a float blur of a 0/1 mask can leave behind
+    assert overshoot.max() > 1
+    # read as 0..1 (not as a nearly black 0..255 mask): the same result up to rounding at the 0.5 edge
+    assert np.abs(h.harmonize(comp, overshoot).astype(int) - expected).max() <= 1
+    np.testing.assert_array_equal(h.harmonize(comp, (mask == 1).astype(np.uint8) * 255),
+                                  h.harmonize(comp, (mask == 1).astype(np.float32)))
+    np.testing.assert_array_equal(h.harmonize(comp, mask == 1), h.harmonize(comp, (mask == 1).astype(np.float32)))
