@@ -214,7 +214,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per row (median reported)")
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up: checks that it runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     repeats, warmup = (3, 1) if args.quick else (max(1, args.repeats), 2)
     if args.device == "both":
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.compositing import blend_region, mask_box
 from engine.errors import MaskError
 
 # Fraction of the full mean/std correction applied per Lab channel (L, a, b). Lightness is the
@@ -26,19 +27,15 @@ CONTEXT = 1.0
 MIN_PIXELS = 16
 
 
-def _box(region: np.ndarray) -> tuple[int, int, int, int]:
-    rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def _lab(rgb_uint8: np.ndarray) -> np.ndarray:
     # float32 input in 0..1 gives L in 0..100 and a/b in about -127..127 without 8-bit quantisation.
     return cv2.cvtColor(rgb_uint8.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2LAB)
 
 
 def _stats(lab: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pixels = lab[where]
-    return pixels.mean(0), pixels.std(0)
+    # OpenCV's masked mean/std (population std, like numpy's) without gathering the pixels.
+    mean, std = cv2.meanStdDev(lab, mask=where.view(np.uint8))
+    return mean.ravel().astype(np.float32), std.ravel().astype(np.float32)
 
 
 def lab_transfer(fg_mean, fg_std, bg_mean, bg_std) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +53,15 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     `composite` is uint8 H x W x 3 RGB, `mask` float32 H x W in 0..1 (soft edges blend). Pixels where
     the mask is 0 are returned unchanged, bit for bit.
     """
+    (x0, y0, x1, y1), region = classical_region(composite, mask)
+    out = composite.copy()
+    out[y0:y1, x0:x1] = blend_region(composite[y0:y1, x0:x1], region, np.asarray(mask, np.float32)[y0:y1, x0:x1])
+    return out
+
+
+def classical_region(composite: np.ndarray, mask: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The recoloured pixels, not yet blended: ((x0, y0, x1, y1), float32 0..255 of that box), the box
+    covering every pixel where the mask is above 0."""
     if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
         raise MaskError(f"composite must be H x W x 3 uint8, got {composite.shape} {composite.dtype}")
     if mask.shape != composite.shape[:2]:
@@ -73,7 +79,7 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
             f"the masked region is too small ({np.count_nonzero(fg)} pixels; at least {MIN_PIXELS} are needed)"
         )
     h, w = mask.shape
-    x0, y0, x1, y1 = _box(fg)
+    x0, y0, x1, y1 = mask_box(fg)
     pad = int(round(max(x1 - x0, y1 - y0) * CONTEXT))
     cx0, cy0, cx1, cy1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     ctx_mask = mask[cy0:cy1, cx0:cx1]
@@ -91,18 +97,14 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     scale, offset = lab_transfer(fg_mean, fg_std, bg_mean, bg_std)
 
     # Apply over everything the (soft) mask touches, not just the thresholded core.
-    soft = mask > 0
-    sx0, sy0, sx1, sy1 = _box(soft)
-    lab = _lab(composite[sy0:sy1, sx0:sx1])
-    lab = lab * scale + offset
+    sx0, sy0, sx1, sy1 = mask_box(mask)
+    if cx0 <= sx0 and cy0 <= sy0 and sx1 <= cx1 and sy1 <= cy1:  # usually: reuse the context's Lab
+        lab = ctx_lab[sy0 - cy0 : sy1 - cy0, sx0 - cx0 : sx1 - cx0]
+    else:
+        lab = _lab(composite[sy0:sy1, sx0:sx1])
+    # new = lab * scale + offset per channel, in one pass
+    lab = cv2.transform(lab, np.hstack([np.diag(scale), offset[:, None]]).astype(np.float32))
     np.clip(lab[..., 0], 0, 100, out=lab[..., 0])
     rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    m = mask[sy0:sy1, sx0:sx1, None]
-    src = composite[sy0:sy1, sx0:sx1].astype(np.float32)
-    blended = src + (rgb * np.float32(255) - src) * m
-    region = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    untouched = m[..., 0] <= 0
-    region[untouched] = composite[sy0:sy1, sx0:sx1][untouched]
-    out = composite.copy()
-    out[sy0:sy1, sx0:sx1] = region
-    return out
+    rgb *= np.float32(255)
+    return (sx0, sy0, sx1, sy1), rgb

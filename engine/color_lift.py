@@ -85,30 +85,23 @@ class LocalAffine:
         gh, gw = self.coeffs.shape[:2]
         fh, fw = frame_shape
         x0, y0, x1, y1 = box
-        # Bilinear with pixel centres aligned (cv2.resize's convention), horizontal pass once for the box.
-        fx = (np.arange(x0, x1, dtype=np.float32) + 0.5) * gw / fw - 0.5
-        cols = _lerp_axis(self.coeffs, fx, axis=1)  # gh x (x1-x0) x 12
+        sx, sy = gw / fw, gh / fh
         out = np.empty(pixels.shape, np.float32)
         for s0 in range(0, y1 - y0, STRIP_ROWS):
             s1 = min(s0 + STRIP_ROWS, y1 - y0)
-            fy = (np.arange(y0 + s0, y0 + s1, dtype=np.float32) + 0.5) * gh / fh - 0.5
-            c = _lerp_axis(cols, fy, axis=0)
-            p = pixels[s0:s1].astype(np.float32) * (1 / 255)
+            # Bilinear upsampling of the 12 coefficient planes with pixel centres aligned (cv2.resize's
+            # convention): strip pixel (u, v) samples the grid at ((x0+u+.5)*sx-.5, (y0+s0+v+.5)*sy-.5),
+            # clamped at the edges. One multithreaded OpenCV call per strip.
+            to_grid = np.float32([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + s0 + 0.5) * sy - 0.5]])
+            c = cv2.warpAffine(
+                self.coeffs, to_grid, (x1 - x0, s1 - s0),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+            )
+            p = pixels[s0:s1].astype(np.float32)  # 0..255, so the offsets are scaled instead
             for ch in range(3):
-                acc = c[..., 9 + ch] + c[..., 3 * ch] * p[..., 0]
+                acc = c[..., 3 * ch] * p[..., 0]
                 acc += c[..., 3 * ch + 1] * p[..., 1]
                 acc += c[..., 3 * ch + 2] * p[..., 2]
-                out[s0:s1, :, ch] = acc * 255
+                acc += c[..., 9 + ch] * np.float32(255)
+                out[s0:s1, :, ch] = acc
         return out
-
-
-def _lerp_axis(a: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
-    n = a.shape[axis]
-    pos = np.clip(pos, 0, n - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    t = (pos - lo).astype(np.float32)
-    shape = [1] * a.ndim
-    shape[axis] = -1
-    t = t.reshape(shape)
-    return np.take(a, lo, axis=axis) * (1 - t) + np.take(a, hi, axis=axis) * t

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import torch
 
-from engine.classical import harmonize_classical
+from engine.classical import classical_region
 from engine.color_lift import LocalAffine
+from engine.compositing import blend_region, mask_box
 from engine.devices import describe_device, pick_device
 from engine.errors import CancelledError, HarmonizerError, MaskError
 from engine.model_file import ModelInfo, load_model
@@ -33,25 +34,21 @@ def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
             f"mask is {mask.shape[1]}x{mask.shape[0]} but the composite is {composite.shape[1]}x{composite.shape[0]}"
         )
     integer = mask.dtype.kind in "uib"
-    mask = mask.astype(np.float32)
     if mask.ndim == 3:
         mask = mask[..., 0]
+    mask = mask.astype(np.float32, copy=False)
     # 0..255 masks (uint8, or floats well above 1); a float 0..1 mask that a blur left at 1.0000001 is
     # still 0..1.
     peak = mask.max(initial=0)
     if (integer and peak > 1) or peak > 1.5:
         mask = mask / np.float32(255)
-    mask = np.clip(mask, 0, 1)
+    if mask.min(initial=0) < 0 or mask.max(initial=0) > 1:
+        mask = np.clip(mask, 0, 1)
     if not (mask > 0.01).any():
         raise MaskError("the mask is empty: paint the foreground that should be harmonized")
     if (mask > 0.99).all():
         raise MaskError("the mask covers the whole image: some background is needed to harmonize against")
     return mask
-
-
-def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero((mask > threshold).any(1)), np.nonzero((mask > threshold).any(0))
-    return int(xs[0][0]), int(ys[0][0]), int(xs[0][-1]) + 1, int(ys[0][-1]) + 1
 
 
 def context_box(mask: np.ndarray, context: float = CONTEXT) -> tuple[int, int, int, int]:
@@ -64,16 +61,12 @@ def context_box(mask: np.ndarray, context: float = CONTEXT) -> tuple[int, int, i
 def blend(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:
     """composite + (harmonized - composite) * mask * strength, exact outside the mask."""
     out = composite.copy()
-    if strength <= 0:
+    if strength <= 0 or not (mask > 0).any():
         return out
     x0, y0, x1, y1 = mask_box(mask)
-    m = (mask[y0:y1, x0:x1] * float(min(strength, 1.0)))[..., None]
-    c = composite[y0:y1, x0:x1].astype(np.float32)
-    h = harmonized[y0:y1, x0:x1].astype(np.float32)
-    region = np.clip(c + (h - c) * m + 0.5, 0, 255).astype(np.uint8)
-    keep = m[..., 0] <= 0
-    region[keep] = composite[y0:y1, x0:x1][keep]
-    out[y0:y1, x0:x1] = region
+    out[y0:y1, x0:x1] = blend_region(
+        composite[y0:y1, x0:x1], harmonized[y0:y1, x0:x1], mask[y0:y1, x0:x1], min(strength, 1.0)
+    )
     return out
 
 
@@ -140,15 +133,19 @@ class Harmonizer:
         step = _Stepper(progress, cancel)
         step(0.0, "preparing")
         if self.method == "classical":
-            harmonized = harmonize_classical(composite, mask)
+            box, region = classical_region(composite, mask)
         else:
-            harmonized = self._harmonize_network(composite, mask, step)
+            box, region = self._harmonize_network(composite, mask, step)
         step(0.95, "blending")
-        out = blend(composite, harmonized, mask, strength)
+        out = composite.copy()
+        if strength > 0:
+            x0, y0, x1, y1 = box
+            out[y0:y1, x0:x1] = blend_region(composite[y0:y1, x0:x1], region, mask[y0:y1, x0:x1], strength)
         step(1.0, "done")
         return out
 
-    def _harmonize_network(self, composite, mask, step) -> np.ndarray:
+    def _harmonize_network(self, composite, mask, step) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """(box, float 0..255 harmonized pixels of the box) where the box covers every non-zero mask pixel."""
         x0, y0, x1, y1 = context_box(mask)
         comp_crop, mask_crop = composite[y0:y1, x0:x1], mask[y0:y1, x0:x1]
         size = self.working_size
@@ -161,11 +158,9 @@ class Harmonizer:
         out_low = self.predict(comp_low, mask_low)
         step(0.6, "applying at full resolution")
         lift = LocalAffine.fit(comp_low / np.float32(255), out_low / np.float32(255), mask_low)
-        harmonized = composite.copy()
         bx0, by0, bx1, by1 = mask_box(mask_crop)
         region = lift.apply(comp_crop[by0:by1, bx0:bx1], comp_crop.shape[:2], (bx0, by0, bx1, by1))
-        harmonized[y0 + by0 : y0 + by1, x0 + bx0 : x0 + bx1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
-        return harmonized
+        return (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), region
 
     @torch.inference_mode()
     def predict(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""Putting a harmonized region back into the composite: weighted by the (soft) mask, exact outside it.
+
+Shared by the network path and the classical method so both blend identically, and written to touch
+only the mask's bounding box: a 12-megapixel frame is never converted to float as a whole.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the pixels where `mask > threshold`; the mask must have some."""
+    on = mask > threshold
+    rows, cols = np.flatnonzero(on.any(1)), np.flatnonzero(on.any(0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def blend_region(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """composite + (harmonized - composite) * mask * strength, rounded to uint8; same-size arrays.
+
+    `harmonized` may be uint8 or float (0..255, unclipped). Where the mask is 0 the composite comes
+    back bit for bit, whatever `harmonized` holds there.
+    """
+    weight = mask.astype(np.float32, copy=True) if strength >= 1 else mask * np.float32(max(0.0, strength))
+    c = composite.astype(np.float32)
+    acc = np.subtract(harmonized, c, dtype=np.float32)
+    acc *= weight[..., None]
+    acc += c
+    acc += np.float32(0.5)
+    np.clip(acc, 0, 255, out=acc)
+    out = acc.astype(np.uint8)
+    np.copyto(out, composite, where=(weight <= 0)[..., None])
+    return out
