@@ -1,0 +1,552 @@
+"""The canvas: shows the document, paints the mask, transforms the foreground, compares before/after.
+
+A thin view over `Document`. What it shows is kept in `CanvasImage` buffers that are updated box by
+box from the document's `changed(box)` events, so a brush stroke on a 12 MP picture touches only the
+dab's pixels. The transform tool previews with QPainter transforms (no re-rendering per mouse move)
+and hands the document one transform on Enter.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QCursor, QPainter, QPainterPath, QPen, QTransform
+from PySide6.QtWidgets import QWidget
+
+from harmonizer_gui.canvas_image import CanvasImage, qimage_rgba, reduction_for
+from harmonizer_gui.document import Brush, Document
+from harmonizer_gui.transform_tool import HANDLE_PX, TransformTool
+
+ZOOM_MIN, ZOOM_MAX = 0.02, 32.0
+ZOOM_STEP = 1.25
+FIT_MARGIN = 24
+BRUSH_MIN, BRUSH_MAX = 1.0, 2000.0
+BACKDROP = QColor(38, 38, 41)
+CURSORS = {"move": Qt.SizeAllCursor, "rotate": Qt.CrossCursor, "n": Qt.SizeVerCursor, "s": Qt.SizeVerCursor,
+           "e": Qt.SizeHorCursor, "w": Qt.SizeHorCursor, "nw": Qt.SizeFDiagCursor, "se": Qt.SizeFDiagCursor,
+           "ne": Qt.SizeBDiagCursor, "sw": Qt.SizeBDiagCursor}
+
+
+class Canvas(QWidget):
+    zoom_changed = Signal(float)
+    cursor_moved = Signal(int, int)         # canvas pixel under the pointer, (-1, -1) outside
+    brush_changed = Signal()
+    tool_changed = Signal(str)              # "brush" or "eraser"
+    stroke_finished = Signal()
+    transform_mode_changed = Signal(bool)
+    view_mode_changed = Signal(str)         # "normal", "before" (key held) or "split"
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.brush = Brush()
+        self.tool = "brush"
+        self.zoom = 1.0
+        self.offset = (0.0, 0.0)
+        self.fit_mode = True  # keep fitting on resize until the user zooms
+        self.after = CanvasImage()
+        self.before: CanvasImage | None = None
+        self.overlay_visible = False
+        self.overlay_color = (255, 48, 96)
+        self.overlay_opacity = 0.45
+        self.split = False
+        self.split_pos = 0.5
+        self._holding_before = False
+        self._space = False
+        self._pan = None
+        self._painting = False
+        self._split_drag = False
+        self._pointer: QPointF | None = None
+        self._tool: TransformTool | None = None
+        self._preview = None  # (QImage, its array, reduction factor) of the foreground while transforming
+        self._preview_bg: CanvasImage | None = None
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setMinimumSize(320, 240)
+        self.setAttribute(Qt.WA_OpaquePaintEvent)
+        doc.events.changed.connect(self._on_changed)
+        doc.events.layers.connect(self._on_layers)
+        self._on_layers()
+
+    # -- coordinates -----------------------------------------------------------------------------------
+    def to_canvas(self, pos: QPointF) -> tuple[float, float]:
+        """Widget position -> canvas coordinates with pixel centres at integers."""
+        return (pos.x() - self.offset[0]) / self.zoom - 0.5, (pos.y() - self.offset[1]) / self.zoom - 0.5
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        return QPointF((x + 0.5) * self.zoom + self.offset[0], (y + 0.5) * self.zoom + self.offset[1])
+
+    def box_rect(self, box) -> QRectF:
+        x0, y0, x1, y1 = box
+        return QRectF(x0 * self.zoom + self.offset[0] - 2, y0 * self.zoom + self.offset[1] - 2,
+                      (x1 - x0) * self.zoom + 4, (y1 - y0) * self.zoom + 4)
+
+    # -- document -> pixels ----------------------------------------------------------------------------
+    def _pixels(self, box, with_result: bool) -> np.ndarray:
+        rgb = self.doc.display_region(box, with_result)
+        if not self.overlay_visible:
+            return rgb
+        x0, y0, x1, y1 = box
+        m = self.doc.composite_mask()[y0:y1, x0:x1]
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        if rows.size == 0:
+            return rgb
+        # Tint only where the mask is, and only inside its bounding box (cheap on a large canvas).
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        out = rgb.copy()
+        part = out[r0:r1, c0:c1].astype(np.float32)
+        a = m[r0:r1, c0:c1, None] * np.float32(self.overlay_opacity)
+        part += (np.array(self.overlay_color, np.float32) - part) * a
+        out[r0:r1, c0:c1] = np.clip(part + 0.5, 0, 255).astype(np.uint8)
+        return out
+
+    def _full_box(self):
+        w, h = self.doc.canvas_size
+        return 0, 0, w, h
+
+    def _refresh(self, box=None) -> None:
+        if self.doc.background is None:
+            return
+        box = box or self._full_box()
+        self.after.write(box, self._pixels(box, True))
+        if self.before is not None:
+            self.before.write(box, self._pixels(box, False))
+
+    def _need_before(self) -> None:
+        if self.before is None and self.doc.background is not None:
+            self.before = CanvasImage(np.empty_like(self.doc.background))
+            self._refresh_before()
+
+    def _refresh_before(self) -> None:
+        box = self._full_box()
+        self.before.write(box, self._pixels(box, False))
+
+    def _on_layers(self) -> None:
+        self.cancel_transform()
+        self.before = None
+        if self.doc.background is None:
+            self.after = CanvasImage()
+        else:
+            self.after = CanvasImage(np.empty_like(self.doc.background))
+            self._refresh()
+            if self.split or self._holding_before:
+                self._need_before()
+        self.fit()
+
+    def _on_changed(self, box) -> None:
+        if self.doc.background is None or self.after.size != self.doc.canvas_size:
+            self._on_layers()
+            return
+        if self._tool is not None and not self.doc.stroking:
+            self.cancel_transform()  # an undo or a file under a pending transform: the preview is stale
+        self._refresh(box)
+        self.update(self.box_rect(box).toAlignedRect() if box else self.rect())
+
+    def set_overlay(self, visible: bool | None = None, color=None, opacity: float | None = None) -> None:
+        if visible is not None:
+            self.overlay_visible = bool(visible)
+        if color is not None:
+            self.overlay_color = tuple(int(c) for c in color)[:3]
+        if opacity is not None:
+            self.overlay_opacity = float(min(1.0, max(0.0, opacity)))
+        self._refresh()
+        self.update()
+
+    # -- view ------------------------------------------------------------------------------------------
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        zoom = min(ZOOM_MAX, max(ZOOM_MIN, zoom))
+        anchor = anchor or QPointF(self.width() / 2, self.height() / 2)
+        # Keep the canvas point under the anchor where it is.
+        cx = (anchor.x() - self.offset[0]) / self.zoom
+        cy = (anchor.y() - self.offset[1]) / self.zoom
+        self.zoom = zoom
+        self.offset = (anchor.x() - cx * zoom, anchor.y() - cy * zoom)
+        self.fit_mode = False
+        self._preview = None
+        self.zoom_changed.emit(self.zoom)
+        self.update()
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        self.fit_mode = True
+        size = self.doc.canvas_size
+        if size is None:
+            self.zoom, self.offset = 1.0, (0.0, 0.0)
+        else:
+            w, h = size
+            avail_w, avail_h = max(1, self.width() - 2 * FIT_MARGIN), max(1, self.height() - 2 * FIT_MARGIN)
+            self.zoom = min(ZOOM_MAX, max(ZOOM_MIN, min(avail_w / w, avail_h / h)))
+            self.offset = ((self.width() - w * self.zoom) / 2, (self.height() - h * self.zoom) / 2)
+        self._preview = None
+        self.zoom_changed.emit(self.zoom)
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        if self.fit_mode:
+            self.fit()
+        super().resizeEvent(event)
+
+    def set_split(self, on: bool) -> None:
+        self.split = bool(on)
+        if self.split:
+            self._need_before()
+        self.view_mode_changed.emit(self.view_mode)
+        self.update()
+
+    def hold_before(self, on: bool) -> None:
+        """Show the composite without the result while `on` (a held key)."""
+        if on:
+            self._need_before()
+        self._holding_before = bool(on)
+        self.view_mode_changed.emit(self.view_mode)
+        self.update()
+
+    @property
+    def view_mode(self) -> str:
+        return "before" if self._holding_before else ("split" if self.split else "normal")
+
+    # -- tools -----------------------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        if tool not in ("brush", "eraser"):
+            raise ValueError(tool)
+        self.tool = tool
+        self.tool_changed.emit(tool)
+        self._update_cursor()
+        self.update()
+
+    def swap_tool(self) -> None:
+        self.set_tool("eraser" if self.tool == "brush" else "brush")
+
+    def set_brush(self, size: float | None = None, hardness: float | None = None) -> None:
+        old = self._cursor_rect()
+        if size is not None:
+            self.brush.size = float(min(BRUSH_MAX, max(BRUSH_MIN, size)))
+        if hardness is not None:
+            self.brush.hardness = float(min(1.0, max(0.0, hardness)))
+        self.brush_changed.emit()
+        self.update(old.united(self._cursor_rect()).toAlignedRect())
+
+    def grow_brush(self, bigger: bool) -> None:
+        # Steps proportional to the size feel the same at 5 px and at 500 px.
+        step = max(1.0, self.brush.size * 0.15)
+        self.set_brush(self.brush.size + (step if bigger else -step))
+
+    def harden_brush(self, harder: bool) -> None:
+        self.set_brush(hardness=self.brush.hardness + (0.1 if harder else -0.1))
+
+    # -- transform mode --------------------------------------------------------------------------------
+    @property
+    def transforming(self) -> bool:
+        return self._tool is not None
+
+    def begin_transform(self) -> bool:
+        if self._tool is not None or not self.doc.has_foreground:
+            return False
+        self._tool = TransformTool(self.doc.transform, self.doc.fg_size)
+        self._preview_bg = CanvasImage(self.doc.background)
+        self._preview = None
+        self.setFocus()
+        self.transform_mode_changed.emit(True)
+        self._update_cursor()
+        self.update()
+        return True
+
+    def commit_transform(self) -> None:
+        tool, self._tool = self._tool, None
+        self._end_transform()
+        if tool is not None and tool.current != self.doc.transform:
+            self.doc.set_transform(tool.current)
+
+    def cancel_transform(self) -> None:
+        if self._tool is not None:
+            self._tool = None
+            self._end_transform()
+
+    def _end_transform(self) -> None:
+        self._preview = self._preview_bg = None
+        self.transform_mode_changed.emit(False)
+        self._update_cursor()
+        self.update()
+
+    def _foreground_preview(self):
+        """The foreground as it shows (alpha x mask x opacity), reduced to about the on-screen size."""
+        t = self._tool.current
+        scale = self.zoom * math.sqrt(max(t.sx * t.sy, 1e-6))
+        factor = reduction_for(scale)
+        if self._preview is None or self._preview[2] != factor:
+            import cv2
+
+            doc = self.doc
+            cover = doc.mask if doc.fg_alpha is None else doc.mask * (doc.fg_alpha / np.float32(255))
+            alpha = np.clip(cover * doc.opacity * 255 + 0.5, 0, 255).astype(np.uint8)
+            rgba = np.dstack([doc.foreground, alpha])
+            if factor > 1:
+                h, w = alpha.shape
+                rgba = cv2.resize(rgba, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+            rgba = np.ascontiguousarray(rgba)
+            self._preview = (qimage_rgba(rgba), rgba, factor)
+        return self._preview
+
+    def _preview_transform(self, factor: int) -> QTransform:
+        fw, fh = self.doc.fg_size
+        ph, pw = self._preview[1].shape[:2]
+        m = self._tool.matrix()
+        # Preview pixel q spans [q, q + 1); its centre is foreground pixel (q + 0.5) * (size / preview) - 0.5.
+        to_fg = QTransform.fromScale(fw / pw, fh / ph) * QTransform.fromTranslate(-0.5, -0.5)
+        affine = QTransform(m[0, 0], m[1, 0], m[0, 1], m[1, 1], m[0, 2], m[1, 2])
+        view = QTransform.fromTranslate(0.5, 0.5) * QTransform.fromScale(self.zoom, self.zoom) \
+            * QTransform.fromTranslate(*self.offset)
+        return to_fg * affine * view
+
+    # -- painting --------------------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        clip = QRectF(event.rect())
+        p.fillRect(event.rect(), BACKDROP)
+        if self.doc.background is None:
+            self._paint_empty(p)
+            return
+        if self._tool is not None:
+            self._preview_bg.draw(p, self.zoom, self.offset, clip)
+            image, _, factor = self._foreground_preview()
+            p.save()
+            p.setTransform(self._preview_transform(factor))
+            p.setRenderHint(QPainter.SmoothPixmapTransform, True)
+            p.drawImage(0, 0, image)
+            p.restore()
+            self._paint_handles(p)
+        elif self.view_mode == "before":
+            self.before.draw(p, self.zoom, self.offset, clip)
+            self._paint_badge(p, "Before", 12)
+        elif self.view_mode == "split":
+            x = self.width() * self.split_pos
+            left = clip.intersected(QRectF(0, 0, x, self.height()))
+            right = clip.intersected(QRectF(x, 0, self.width() - x, self.height()))
+            if not left.isEmpty():
+                p.save(); p.setClipRect(left)
+                self.before.draw(p, self.zoom, self.offset, left)
+                p.restore()
+            if not right.isEmpty():
+                p.save(); p.setClipRect(right)
+                self.after.draw(p, self.zoom, self.offset, right)
+                p.restore()
+            p.setPen(QPen(QColor(255, 255, 255, 220), 2))
+            p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+            self._paint_badge(p, "Before", x - 70)
+            self._paint_badge(p, "After", x + 12)
+        else:
+            self.after.draw(p, self.zoom, self.offset, clip)
+        self._paint_brush_outline(p)
+
+    def _paint_empty(self, p: QPainter) -> None:
+        p.setPen(QColor(150, 150, 155))
+        font = p.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        p.setFont(font)
+        p.drawText(self.rect(), Qt.AlignCenter,
+                   "Drop a background image here\nthen drop a cut-out on it\n\n(or File ▸ Open background…)")
+
+    def _paint_badge(self, p: QPainter, text: str, x: float) -> None:
+        rect = QRectF(x, 12, 58, 22)
+        p.setPen(Qt.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setPen(QColor(235, 235, 235))
+        p.drawText(rect, Qt.AlignCenter, text)
+
+    def _paint_handles(self, p: QPainter) -> None:
+        p.setRenderHint(QPainter.Antialiasing, True)
+        outline = [self.to_widget(x, y) for x, y in self._tool.outline()]
+        path = QPainterPath(outline[0])
+        for pt in outline[1:] + outline[:1]:
+            path.lineTo(pt)
+        p.setBrush(Qt.NoBrush)
+        p.setPen(QPen(QColor(0, 0, 0, 160), 3))
+        p.drawPath(path)
+        p.setPen(QPen(QColor(90, 170, 255), 1.5))
+        p.drawPath(path)
+        p.setPen(QPen(QColor(20, 20, 20), 1))
+        p.setBrush(QColor(250, 250, 250))
+        for hx, hy in self._tool.handle_points().values():
+            c = self.to_widget(hx, hy)
+            p.drawRect(QRectF(c.x() - HANDLE_PX + 2, c.y() - HANDLE_PX + 2, 2 * HANDLE_PX - 4, 2 * HANDLE_PX - 4))
+
+    def _brush_visible(self) -> bool:
+        return (self._pointer is not None and self._tool is None and self._pan is None and not self._space
+                and not self._split_drag and self.doc.background is not None)
+
+    def _cursor_rect(self) -> QRectF:
+        if self._pointer is None:
+            return QRectF()
+        r = self.brush.size / 2 * self.zoom + 3
+        return QRectF(self._pointer.x() - r, self._pointer.y() - r, 2 * r, 2 * r)
+
+    def _paint_brush_outline(self, p: QPainter) -> None:
+        if not self._brush_visible():
+            return
+        r = self.brush.size / 2 * self.zoom
+        p.setRenderHint(QPainter.Antialiasing, True)
+        p.setBrush(Qt.NoBrush)
+        # Black under white stays visible on any picture.
+        for color, width in ((QColor(0, 0, 0, 170), 2.5), (QColor(255, 255, 255, 230), 1.0)):
+            p.setPen(QPen(color, width, Qt.SolidLine if self.tool == "brush" else Qt.DashLine))
+            p.drawEllipse(self._pointer, r, r)
+            if r < 4:
+                p.drawLine(self._pointer + QPointF(-6, 0), self._pointer + QPointF(6, 0))
+                p.drawLine(self._pointer + QPointF(0, -6), self._pointer + QPointF(0, 6))
+        core = r * self.brush.hardness
+        if 3 < core < r - 3:
+            p.setPen(QPen(QColor(255, 255, 255, 90), 1, Qt.DotLine))
+            p.drawEllipse(self._pointer, core, core)
+
+    # -- input -----------------------------------------------------------------------------------------
+    def _update_cursor(self) -> None:
+        if self._pan is not None:
+            self.setCursor(Qt.ClosedHandCursor)
+        elif self._space:
+            self.setCursor(Qt.OpenHandCursor)
+        elif self._tool is not None:
+            kind = self._tool.hit(*self.to_canvas(self._pointer), self.zoom) if self._pointer else ""
+            self.setCursor(CURSORS.get(kind, Qt.ArrowCursor))
+        elif self.split and self._pointer is not None and abs(self._pointer.x() - self.width() * self.split_pos) < 6:
+            self.setCursor(Qt.SplitHCursor)
+        else:
+            self.setCursor(Qt.BlankCursor if self.doc.background is not None else Qt.ArrowCursor)
+
+    def _near_split(self, pos: QPointF) -> bool:
+        return self.split and abs(pos.x() - self.width() * self.split_pos) < 6
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        self.setFocus()
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton and self._space):
+            self._pan = (pos, self.offset)
+            self._update_cursor()
+            self.update()
+        elif event.button() == Qt.LeftButton and self._tool is not None:
+            self._tool.press(self._tool.hit(*self.to_canvas(pos), self.zoom), *self.to_canvas(pos))
+        elif event.button() == Qt.LeftButton and self._near_split(pos):
+            self._split_drag = True
+        elif event.button() == Qt.LeftButton and self.doc.background is not None:
+            self.brush.erase = self.tool == "eraser"
+            self.doc.begin_stroke(Brush(self.brush.size, self.brush.hardness, self.brush.erase))
+            self._painting = True
+            self.doc.stroke_to(*self.to_canvas(pos))
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        old = self._cursor_rect()
+        self._pointer = pos
+        x, y = self.to_canvas(pos)
+        size = self.doc.canvas_size
+        inside = size is not None and -0.5 <= x < size[0] - 0.5 and -0.5 <= y < size[1] - 0.5
+        self.cursor_moved.emit(int(round(x)) if inside else -1, int(round(y)) if inside else -1)
+        if self._pan is not None:
+            start, (ox, oy) = self._pan
+            self.offset = (ox + pos.x() - start.x(), oy + pos.y() - start.y())
+            self.fit_mode = False
+            self.update()
+            return
+        if self._tool is not None:
+            if self._tool.dragging:
+                self._tool.drag(x, y, bool(event.modifiers() & Qt.ShiftModifier))
+                self.update()
+            else:
+                self._update_cursor()
+            return
+        if self._split_drag:
+            self.split_pos = min(0.98, max(0.02, pos.x() / max(1, self.width())))
+            self.update()
+            return
+        if self._painting:
+            self.doc.stroke_to(x, y)
+        self._update_cursor()
+        self.update(old.united(self._cursor_rect()).toAlignedRect())
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._pan is not None and event.button() in (Qt.MiddleButton, Qt.LeftButton):
+            self._pan = None
+        elif self._tool is not None:
+            self._tool.release()
+        elif self._split_drag:
+            self._split_drag = False
+        elif self._painting and event.button() == Qt.LeftButton:
+            self._painting = False
+            self.doc.end_stroke()
+            self.stroke_finished.emit()
+        self._update_cursor()
+        self.update()
+
+    def leaveEvent(self, event) -> None:
+        old = self._cursor_rect()
+        self._pointer = None
+        self.cursor_moved.emit(-1, -1)
+        self.update(old.toAlignedRect())
+
+    def enterEvent(self, event) -> None:
+        # Hold-keys (Space, Y) need the keyboard; painters expect it to follow the pointer.
+        if not self.hasFocus() and self.window().isActiveWindow():
+            self.setFocus()
+
+    def wheelEvent(self, event) -> None:
+        delta = event.angleDelta()
+        if event.modifiers() & Qt.ControlModifier:
+            steps = delta.y() / 120.0
+            if steps:
+                self.set_zoom(self.zoom * ZOOM_STEP ** steps, event.position())
+        else:
+            pixels = event.pixelDelta()
+            dx, dy = (pixels.x(), pixels.y()) if not pixels.isNull() else (delta.x() / 2, delta.y() / 2)
+            if event.modifiers() & Qt.ShiftModifier:
+                dx, dy = dy, dx
+            self.offset = (self.offset[0] + dx, self.offset[1] + dy)
+            self.fit_mode = False
+            self.update()
+        event.accept()
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key == Qt.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self._update_cursor()
+            self.update()
+        elif key == Qt.Key_Y and not event.isAutoRepeat() and not event.modifiers():
+            self.hold_before(True)
+        elif key in (Qt.Key_Return, Qt.Key_Enter) and self._tool is not None:
+            self.commit_transform()
+        elif key == Qt.Key_Escape and self._tool is not None:
+            self.cancel_transform()
+        elif key == Qt.Key_Space or key == Qt.Key_Y:
+            pass  # auto-repeat of a held key
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.isAutoRepeat():
+            return
+        if event.key() == Qt.Key_Space:
+            self._space = False
+            self._pan = None
+            self._update_cursor()
+            self.update()
+        elif event.key() == Qt.Key_Y:
+            self.hold_before(False)
+        else:
+            super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        # A key released while another widget had focus must not leave the canvas stuck in a mode.
+        if self._holding_before:
+            self.hold_before(False)
+        self._space = False
+        super().focusOutEvent(event)

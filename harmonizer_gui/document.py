@@ -1,0 +1,528 @@
+"""The editor's document: background, foreground with its layer mask and placement, the harmonized
+result, and the undo history. Qt-free: views subscribe to plain callbacks in `Document.events`.
+
+Coordinates: the background defines the canvas. The mask lives in the foreground's own pixels and so
+moves, scales and rotates with it; with no foreground (a plain composite opened with its mask) the mask
+is in canvas pixels. The mask is a layer mask: it hides the foreground where it is 0, and the visible
+part of the foreground is exactly what gets harmonized.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.errors import HarmonizerError, MaskError
+from engine.harmonizer import blend
+from harmonizer_gui import transform as tf
+from harmonizer_gui.history import FieldStep, History, MaskPatch
+from harmonizer_gui.transform import Box, Transform
+
+# Fields whose change alters the composite (and so makes a harmonized result stale).
+COMPOSITE_FIELDS = ("background", "foreground", "fg_alpha", "mask", "transform", "opacity")
+CLASSICAL = "classical"
+
+
+class Event:
+    """A list of plain callbacks, napari-style: `doc.events.changed.connect(fn)`."""
+
+    def __init__(self):
+        self._callbacks = []
+
+    def connect(self, callback) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def disconnect(self, callback) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def __call__(self, *args) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class DocumentEvents:
+    def __init__(self):
+        self.changed = Event()   # (box or None): displayed pixels changed in this canvas box (None: all)
+        self.layers = Event()    # (): layers added/replaced, canvas size or names changed
+        self.result = Event()    # (): harmonized result set, cleared or hidden
+        self.strength = Event()  # (value)
+        self.history = Event()   # (): undo/redo availability changed
+        self.model = Event()     # (name)
+        self.modified = Event()  # (bool)
+
+
+@dataclass
+class Brush:
+    size: float = 60.0      # diameter in canvas pixels
+    hardness: float = 0.6   # 0 = soft falloff from the centre, 1 = hard edge
+    erase: bool = False
+
+
+class Document:
+    def __init__(self):
+        self.events = DocumentEvents()
+        self.history = History(self._apply_step)
+        self.background: np.ndarray | None = None
+        self.foreground: np.ndarray | None = None
+        self.fg_alpha: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
+        self.transform = Transform()
+        self.opacity = 1.0
+        self.result: np.ndarray | None = None
+        self.result_visible = True
+        self.strength = 1.0
+        self.model = "default"
+        self.bg_name = ""
+        self.fg_name = ""
+        self.path = None  # the .ora file it was opened from / saved to
+        self.modified = False
+        self.revision = 0  # bumped whenever the composite or its mask changes
+        self._composite: np.ndarray | None = None
+        self._cmask: np.ndarray | None = None
+        self._cover: np.ndarray | None = None  # alpha * mask in foreground pixels, float32
+        self._stroke = None
+
+    # -- geometry ------------------------------------------------------------------------------------
+    @property
+    def canvas_size(self) -> tuple[int, int] | None:
+        if self.background is None:
+            return None
+        return self.background.shape[1], self.background.shape[0]
+
+    @property
+    def has_foreground(self) -> bool:
+        return self.foreground is not None
+
+    @property
+    def fg_size(self) -> tuple[int, int] | None:
+        return None if self.foreground is None else (self.foreground.shape[1], self.foreground.shape[0])
+
+    def matrix(self, transform: Transform | None = None) -> np.ndarray:
+        """Mask pixels -> canvas pixels (identity when the mask is in canvas pixels)."""
+        if self.foreground is None:
+            return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        return (transform or self.transform).matrix(self.fg_size)
+
+    def foreground_box(self, transform: Transform | None = None) -> Box | None:
+        if self.foreground is None:
+            return None
+        return tf.bounding_box(tf.corners(self.matrix(transform), self.fg_size), self.canvas_size)
+
+    def mask_scale(self) -> float:
+        """Canvas pixels per mask pixel (geometric mean over both axes)."""
+        m = self.matrix()
+        return float(np.sqrt(abs(np.linalg.det(m[:, :2])))) or 1.0
+
+    def placement_for(self, fg_size) -> Transform:
+        """A new foreground goes in the middle of the canvas at 100 %, shrunk to fit when larger than it."""
+        cw, ch = self.canvas_size
+        fw, fh = fg_size
+        scale = 1.0 if fw <= cw and fh <= ch else min(0.9 * cw / fw, 0.9 * ch / fh)
+        return Transform(cx=(cw - 1) / 2.0, cy=(ch - 1) / 2.0, sx=scale, sy=scale)
+
+    def _require_canvas(self) -> None:
+        if self.background is None:
+            raise HarmonizerError("open a background image first")
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._composite = self._cmask = self._cover = None
+
+    def _ensure(self) -> None:
+        if self._composite is None and self.background is not None:
+            w, h = self.canvas_size
+            self._composite = np.empty_like(self.background)
+            self._cmask = np.zeros((h, w), np.float32)
+            self._render((0, 0, w, h))
+
+    def _coverage(self) -> np.ndarray:
+        if self._cover is None:
+            self._cover = self.mask if self.fg_alpha is None else self.mask * (self.fg_alpha * np.float32(1 / 255))
+        return self._cover
+
+    def _render(self, box: Box) -> None:
+        x0, y0, x1, y1 = box
+        self._composite[y0:y1, x0:x1] = self.background[y0:y1, x0:x1]
+        if self.foreground is None:
+            self._cmask[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]
+            return
+        self._cmask[y0:y1, x0:x1] = 0
+        # Only the foreground's footprint needs the float blend; the rest is the background as is.
+        fx0, fy0, fx1, fy1 = self.foreground_box() or (0, 0, 0, 0)
+        x0, y0, x1, y1 = max(x0, fx0), max(y0, fy0), min(x1, fx1), min(y1, fy1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        bg = self.background[y0:y1, x0:x1]
+        m = self.matrix().copy()
+        m[:, 2] -= (x0, y0)
+        size = (x1 - x0, y1 - y0)
+        cover = cv2.warpAffine(self._coverage(), m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        # Replicating the edge keeps bilinear sampling from pulling black into the foreground's rim.
+        fg = cv2.warpAffine(self.foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = (np.clip(cover, 0, 1) * np.float32(self.opacity))[..., None]
+        out = bg.astype(np.float32)
+        out += (fg.astype(np.float32) - out) * a
+        self._composite[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        self._cmask[y0:y1, x0:x1] = np.clip(cover, 0, 1)
+
+    def composite(self) -> np.ndarray:
+        """The canvas-size composite (cached; do not modify)."""
+        self._require_canvas()
+        self._ensure()
+        return self._composite
+
+    def composite_mask(self) -> np.ndarray:
+        """Where the foreground shows, canvas-size float32 0..1: the mask the harmonizer gets."""
+        self._require_canvas()
+        self._ensure()
+        return self._cmask
+
+    def display_region(self, box: Box, with_result: bool = True) -> np.ndarray:
+        """What the canvas shows in `box`: the composite, blended towards the result at `strength`."""
+        x0, y0, x1, y1 = box
+        comp = self.composite()[y0:y1, x0:x1]
+        if not (with_result and self.showing_result):
+            return comp
+        m = self._cmask[y0:y1, x0:x1]
+        if not (m > 0).any():
+            return comp
+        return blend(comp, self.result[y0:y1, x0:x1], m, self.strength)
+
+    @property
+    def showing_result(self) -> bool:
+        return self.result is not None and self.result_visible and self.strength > 0
+
+    def flattened(self) -> np.ndarray:
+        """The picture as exported: full resolution, the result at the current strength when shown."""
+        w, h = self.canvas_size if self.background is not None else (0, 0)
+        self._require_canvas()
+        return np.ascontiguousarray(self.display_region((0, 0, w, h)))
+
+    # -- history plumbing ----------------------------------------------------------------------------
+    def _set_fields(self, values: dict) -> None:
+        layers_before = (self.canvas_size, self.fg_size, self.bg_name, self.fg_name)
+        for key, value in values.items():
+            setattr(self, key, value)
+        if any(key in COMPOSITE_FIELDS for key in values):
+            self._invalidate()
+            self.revision += 1
+        if (self.canvas_size, self.fg_size, self.bg_name, self.fg_name) != layers_before:
+            self.events.layers()
+        if "result" in values or "result_visible" in values:
+            self.events.result()
+        if "model" in values:
+            self.events.model(self.model)
+        self.events.changed(None)
+
+    def _apply_step(self, step, forward: bool) -> None:
+        if isinstance(step, MaskPatch):
+            x0, y0, x1, y1 = step.box
+            self.mask[y0:y1, x0:x1] = step.after if forward else step.before
+            fields = step.fields_after if forward else step.fields_before
+            if fields:
+                for key, value in fields.items():
+                    setattr(self, key, value)
+                self.events.result()
+            self._mask_region_changed(step.box)
+        else:
+            self._set_fields(step.after if forward else step.before)
+        self._mark_modified()
+
+    def change(self, label: str, merge: bool = False, **values) -> None:
+        """Set attributes as one undoable step. Changing the composite drops the (now stale) result,
+        in the same step so that undo brings it back. `merge` folds into an identical previous step
+        (an opacity slider being dragged)."""
+        if any(key in COMPOSITE_FIELDS for key in values) and self.result is not None and "result" not in values:
+            values["result"] = None
+        before = {key: getattr(self, key) for key in values}
+        top = self.history.top
+        if merge and isinstance(top, FieldStep) and top.label == label and set(values) <= set(top.after):
+            top.after.update(values)
+        else:
+            self.history.push(FieldStep(label, before, dict(values)))
+        self._set_fields(values)
+        self._mark_modified()
+        self.events.history()
+
+    def undo(self) -> str | None:
+        label = self.history.undo()
+        self.events.history()
+        return label
+
+    def redo(self) -> str | None:
+        label = self.history.redo()
+        self.events.history()
+        return label
+
+    def _mark_modified(self, value: bool = True) -> None:
+        if self.modified != value:
+            self.modified = value
+            self.events.modified(value)
+
+    def mark_saved(self, path=None) -> None:
+        if path is not None:
+            self.path = path
+        self._mark_modified(False)
+
+    def snapshot(self) -> "Document":
+        """A detached copy for saving on another thread. Layers and the result are never modified in
+        place, so they are shared; the mask, which brush strokes do modify, is copied."""
+        copy = Document()
+        for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result", "result_visible",
+                    "strength", "model", "bg_name", "fg_name", "path", "revision"):
+            setattr(copy, key, getattr(self, key))
+        copy.mask = None if self.mask is None else self.mask.copy()
+        return copy
+
+    # -- layers --------------------------------------------------------------------------------------
+    def load(self, background, foreground=None, fg_alpha=None, mask=None, transform=None, *, bg_name="",
+             fg_name="", opacity=1.0, result=None, strength=1.0, model=None, path=None) -> None:
+        """Replace everything (opening a file): not undoable, the history starts afresh."""
+        self._check_rgb(background, "background")
+        if foreground is not None:
+            self._check_rgb(foreground, "foreground")
+        self.history.clear()
+        h, w = background.shape[:2]
+        mask_shape = foreground.shape[:2] if foreground is not None else (h, w)
+        if mask is None:
+            mask = np.ones(mask_shape, np.float32) if foreground is not None else np.zeros((h, w), np.float32)
+        if mask.shape != mask_shape:
+            raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]}, expected {mask_shape[1]}x{mask_shape[0]}")
+        if result is not None and result.shape != background.shape:
+            result = None
+        fields = dict(background=background, foreground=foreground, fg_alpha=fg_alpha,
+                      mask=np.ascontiguousarray(mask, np.float32), opacity=float(opacity), result=result,
+                      bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True,
+                      transform=transform or Transform())
+        if model is not None:
+            fields["model"] = model
+        self._set_fields(fields)
+        if foreground is not None and transform is None:
+            self._set_fields({"transform": self.placement_for(self.fg_size)})
+        self.set_strength(strength)
+        self._mark_modified(False)
+        self.events.history()
+
+    @staticmethod
+    def _check_rgb(rgb, what: str) -> None:
+        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+            raise HarmonizerError(f"the {what} must be an RGB image")
+
+    def set_background(self, rgb: np.ndarray, name: str = "") -> None:
+        self._check_rgb(rgb, "background")
+        if self.background is None:
+            self.load(rgb, bg_name=name, model=self.model)
+            return
+        values = {"background": rgb, "bg_name": name}
+        if self.foreground is None and self.mask.shape != rgb.shape[:2]:
+            values["mask"] = np.zeros(rgb.shape[:2], np.float32)
+        self.change("Replace background", **values)
+
+    def set_foreground(self, rgb: np.ndarray, alpha: np.ndarray | None = None, name: str = "") -> None:
+        self._require_canvas()
+        self._check_rgb(rgb, "foreground")
+        if alpha is not None and alpha.shape != rgb.shape[:2]:
+            raise HarmonizerError("the foreground's alpha does not match its size")
+        placement = None
+        if alpha is not None:
+            if not (alpha > 0).any():
+                raise HarmonizerError(f"the foreground {name} is fully transparent")
+            # Transparent margins would put the transform handles far from the object: crop them. A
+            # canvas-size cut-out (already positioned, as exported from another editor) stays in place.
+            rows, cols = np.flatnonzero((alpha > 0).any(1)), np.flatnonzero((alpha > 0).any(0))
+            x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+            in_place = (rgb.shape[1], rgb.shape[0]) == self.canvas_size
+            rgb, alpha = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
+            if in_place:
+                placement = Transform(cx=(x0 + x1 - 1) / 2.0, cy=(y0 + y1 - 1) / 2.0)
+            if alpha.min() == 255:
+                alpha = None
+        placement = placement or self.placement_for((rgb.shape[1], rgb.shape[0]))
+        mask = np.ones(rgb.shape[:2], np.float32)
+        self.change("Place foreground", foreground=rgb, fg_alpha=alpha, mask=mask, fg_name=name,
+                    transform=placement, opacity=1.0)
+
+    def set_transform(self, transform: Transform, label: str = "Transform") -> None:
+        if self.foreground is None:
+            raise HarmonizerError("there is no foreground to transform")
+        if transform != self.transform:
+            self.change(label, transform=transform)
+
+    def flip(self, horizontal: bool) -> None:
+        key = "flip_h" if horizontal else "flip_v"
+        t = self.transform
+        self.set_transform(t.replaced(**{key: not getattr(t, key)}), "Flip horizontal" if horizontal else "Flip vertical")
+
+    def set_opacity(self, value: float, merge: bool = True) -> None:
+        value = float(min(1.0, max(0.0, value)))
+        if self.foreground is not None and value != self.opacity:
+            self.change("Opacity", merge=merge, opacity=value)
+
+    # -- result, strength, model ---------------------------------------------------------------------
+    def set_result(self, result: np.ndarray, revision: int) -> bool:
+        """Install a harmonized picture computed from composite `revision`; False if it is stale now."""
+        if revision != self.revision or self.background is None or result.shape != self.background.shape:
+            return False
+        self.change("Harmonize", result=result, result_visible=True)
+        return True
+
+    def clear_result(self) -> None:
+        if self.result is not None:
+            self.change("Discard result", result=None)
+
+    def set_result_visible(self, visible: bool) -> None:
+        if self.result is not None and visible != self.result_visible:
+            self._set_fields({"result_visible": bool(visible)})
+
+    def set_strength(self, value: float) -> None:
+        value = float(min(1.0, max(0.0, value)))
+        if value != self.strength:
+            self.strength = value
+            self.events.strength(value)
+            if self.result is not None:
+                self._mark_modified()
+                self.events.changed(self.foreground_box() or None)
+
+    def set_model(self, name: str) -> None:
+        if name != self.model:
+            self.model = name
+            self.events.model(name)
+            self._mark_modified()
+
+    # -- the mask ------------------------------------------------------------------------------------
+    def _mask_region_changed(self, mask_box: Box) -> None:
+        """Re-render only the canvas pixels a changed box of the mask reaches."""
+        if self._composite is None:
+            self.revision += 1
+            self.events.changed(None)
+            return
+        x0, y0, x1, y1 = mask_box
+        if self._cover is not None and self.fg_alpha is not None:
+            self._cover[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1] * (self.fg_alpha[y0:y1, x0:x1] * np.float32(1 / 255))
+        canvas_box = tf.map_box(self.matrix(), mask_box, self.canvas_size)
+        self.revision += 1
+        if canvas_box is not None:
+            self._render(canvas_box)
+            self.events.changed(canvas_box)
+
+    def begin_stroke(self, brush: Brush) -> None:
+        self._require_canvas()
+        self._stroke = {"brush": brush, "orig": self.mask.copy(), "box": None, "last": None,
+                        "result": self.result, "m": self.matrix(), "m_inv": tf.invert(self.matrix())}
+
+    def stroke_to(self, x: float, y: float) -> Box | None:
+        """Paint (or erase) from the previous point to (x, y) in canvas pixels; returns the canvas box changed."""
+        s = self._stroke
+        if s is None:
+            return None
+        brush = s["brush"]
+        last = s["last"]
+        s["last"] = (x, y)
+        spacing = max(1.0, brush.size * 0.12)
+        if last is None:
+            points = [(x, y)]
+        else:
+            n = int(np.hypot(x - last[0], y - last[1]) // spacing)
+            points = [(last[0] + (x - last[0]) * i / n, last[1] + (y - last[1]) * i / n) for i in range(1, n + 1)]
+            if not points:
+                s["last"] = last  # keep accumulating until a spacing's worth of movement
+                return None
+        limit = (self.mask.shape[1], self.mask.shape[0])
+        changed = None
+        for px, py in points:
+            dab = tf.dab_weights(s["m_inv"], s["m"], (px, py), brush.size / 2.0, brush.hardness, limit)
+            if dab is None:
+                continue
+            (x0, y0, x1, y1), w = dab
+            region = self.mask[y0:y1, x0:x1]
+            if brush.erase:
+                np.minimum(region, 1.0 - w, out=region)
+            else:
+                np.maximum(region, w, out=region)
+            changed = tf.union(changed, (x0, y0, x1, y1))
+        if changed is None:
+            return None
+        if self.result is not None:
+            self.result = None
+            self.events.result()
+        s["box"] = tf.union(s["box"], changed)
+        self._mask_region_changed(changed)
+        self._mark_modified()
+        return tf.map_box(s["m"], changed, self.canvas_size)
+
+    def end_stroke(self) -> None:
+        s, self._stroke = self._stroke, None
+        if s is None or s["box"] is None:
+            return
+        x0, y0, x1, y1 = s["box"]
+        label = "Erase mask" if s["brush"].erase else "Paint mask"
+        fields_before = {"result": s["result"]} if s["result"] is not None else {}
+        fields_after = {"result": None} if fields_before else {}
+        self.history.push(MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(),
+                                    self.mask[y0:y1, x0:x1].copy(), fields_before, fields_after))
+        self.events.history()
+
+    @property
+    def stroking(self) -> bool:
+        return self._stroke is not None
+
+    def _replace_mask(self, mask: np.ndarray, label: str) -> None:
+        self._require_canvas()
+        self.change(label, mask=np.ascontiguousarray(np.clip(mask, 0, 1), dtype=np.float32))
+
+    def invert_mask(self) -> None:
+        self._require_canvas()
+        self._replace_mask(1.0 - self.mask, "Invert mask")
+
+    def clear_mask(self) -> None:
+        self._require_canvas()
+        self._replace_mask(np.zeros_like(self.mask), "Clear mask")
+
+    def fill_mask(self) -> None:
+        self._require_canvas()
+        self._replace_mask(np.ones_like(self.mask), "Fill mask")
+
+    def feather_mask(self, radius: float) -> None:
+        """Soften the mask's edge by about `radius` canvas pixels."""
+        self._require_canvas()
+        sigma = max(0.3, radius / self.mask_scale() / 2.0)
+        self._replace_mask(cv2.GaussianBlur(self.mask, (0, 0), sigma), f"Feather mask {radius:g} px")
+
+    def grow_mask(self, pixels: float) -> None:
+        """Grow (positive) or shrink (negative) the mask by `pixels` canvas pixels, keeping a soft rim."""
+        self._require_canvas()
+        r = abs(pixels) / self.mask_scale()
+        if r <= 0:
+            return
+        inside = (self.mask > 0.5).astype(np.uint8)
+        if pixels > 0:
+            dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
+            out = np.maximum(self.mask, np.clip(r + 0.5 - dist, 0, 1))
+            label = f"Grow mask {pixels:g} px"
+        else:
+            dist = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+            out = np.minimum(self.mask, np.clip(dist - r - 0.5, 0, 1))
+            label = f"Shrink mask {-pixels:g} px"
+        self._replace_mask(out, label)
+
+    def load_mask(self, mask: np.ndarray, name: str = "mask") -> None:
+        """Use a mask read from a file: foreground-size, or canvas-size (mapped onto the foreground)."""
+        self._require_canvas()
+        mask = np.asarray(mask, np.float32)
+        mh, mw = mask.shape[:2]
+        cw, ch = self.canvas_size
+        if mask.shape == self.mask.shape:
+            self._replace_mask(mask, f"Load mask {name}")
+        elif self.foreground is not None and (mw, mh) == (cw, ch):
+            fw, fh = self.fg_size
+            into_fg = tf.invert(self.matrix())
+            warped = cv2.warpAffine(mask, into_fg, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            self._replace_mask(warped, f"Load mask {name}")
+        else:
+            sizes = f"the canvas ({cw}x{ch})"
+            if self.foreground is not None:
+                sizes = f"the foreground ({self.fg_size[0]}x{self.fg_size[1]}) or " + sizes
+            raise MaskError(f"the mask {name} is {mw}x{mh}; it must be the size of {sizes}")

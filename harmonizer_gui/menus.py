@@ -1,0 +1,141 @@
+"""The main window's menus and keyboard shortcuts, and the Help ▸ Shortcuts table built from them.
+
+Every shortcut is a QAction here, so the menus show them and the help table cannot drift from what the
+keys do; only the keys that act while held (Space, Y) and Enter/Esc in transform mode live in the canvas.
+"""
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+
+# Keys handled by the canvas itself (they act while held, or only in a mode).
+CANVAS_KEYS = [
+    ("Canvas", "Pan", "Space + drag, or middle button drag"),
+    ("Canvas", "Zoom at the pointer", "Ctrl + wheel"),
+    ("Canvas", "Scroll", "Wheel (Shift + wheel: sideways)"),
+    ("Canvas", "Show the original while held", "Y"),
+    ("Transform", "Apply / cancel the transform", "Enter / Esc"),
+    ("Transform", "Keep proportions / snap rotation to 15°", "Shift while dragging"),
+]
+
+
+def _action(window, menu, text, slot, shortcuts=(), tip="", checkable=False, name=None):
+    action = QAction(text, window)
+    if shortcuts:
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+    if tip:
+        action.setStatusTip(tip)
+    action.setCheckable(checkable)
+    if checkable:
+        action.toggled.connect(slot)
+    else:
+        action.triggered.connect(lambda checked=False: slot())
+    menu.addAction(action)
+    window.actions_by_name[name or text] = action
+    return action
+
+
+def build_menus(w) -> None:
+    """Create the menu bar of MainWindow `w` (which provides the slots)."""
+    w.actions_by_name = {}
+    canvas = w.canvas
+    bar = w.menuBar()
+
+    m = bar.addMenu("&File")
+    _action(w, m, "Open background…", w.open_background, ["Ctrl+O"], "Open an image as the background (canvas)")
+    _action(w, m, "Open foreground…", w.open_foreground, ["Ctrl+Shift+O"], "Place an image or cut-out on the background")
+    _action(w, m, "Open project…", w.open_project, ["Ctrl+Alt+O"], "Open an OpenRaster (.ora) project")
+    w.recent_menu = m.addMenu("Recent files")
+    w.recent_menu.aboutToShow.connect(w.fill_recent_menu)
+    m.addSeparator()
+    _action(w, m, "Save", w.save, ["Ctrl+S"], "Save the project (.ora)")
+    _action(w, m, "Save as…", w.save_as, ["Ctrl+Shift+S"], "Save the project under a new name")
+    _action(w, m, "Export image…", w.export, ["Ctrl+E"], "Write the picture at full resolution (PNG, JPEG, WebP, TIFF)")
+    m.addSeparator()
+    _action(w, m, "Load mask…", w.load_mask, ["Ctrl+Shift+L"], "Use a greyscale image as the mask")
+    _action(w, m, "Save mask…", w.save_mask, [], "Save the composite's mask as a PNG")
+    m.addSeparator()
+    _action(w, m, "Quit", w.close, ["Ctrl+Q"])
+
+    m = bar.addMenu("&Edit")
+    w.undo_action = _action(w, m, "Undo", w.undo, ["Ctrl+Z"])
+    w.redo_action = _action(w, m, "Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+    m.addSeparator()
+    _action(w, m, "Paste as foreground", lambda: w.paste(foreground=True), ["Ctrl+V"])
+    _action(w, m, "Paste as background", lambda: w.paste(foreground=False), ["Ctrl+Shift+V"])
+
+    m = bar.addMenu("&Mask")
+    _action(w, m, "Brush", lambda: canvas.set_tool("brush"), ["B"], "Paint the mask")
+    _action(w, m, "Eraser", lambda: canvas.set_tool("eraser"), ["E"], "Erase from the mask")
+    _action(w, m, "Swap brush and eraser", canvas.swap_tool, ["X"])
+    _action(w, m, "Bigger brush", lambda: canvas.grow_brush(True), ["]"])
+    _action(w, m, "Smaller brush", lambda: canvas.grow_brush(False), ["["])
+    _action(w, m, "Harder brush", lambda: canvas.harden_brush(True), ["}", "Shift+]"])
+    _action(w, m, "Softer brush", lambda: canvas.harden_brush(False), ["{", "Shift+["])
+    m.addSeparator()
+    _action(w, m, "Feather…", w.feather_mask, ["Shift+F6"], "Soften the mask's edge")
+    _action(w, m, "Grow…", lambda: w.grow_mask(True), [], "Expand the mask")
+    _action(w, m, "Shrink…", lambda: w.grow_mask(False), [], "Contract the mask")
+    _action(w, m, "Invert", lambda: w.mask_op("invert_mask"), ["Ctrl+I"])
+    _action(w, m, "Fill", lambda: w.mask_op("fill_mask"), ["Alt+Backspace"], "Mask the whole foreground")
+    _action(w, m, "Clear", lambda: w.mask_op("clear_mask"), ["Delete"], "Empty the mask")
+
+    m = bar.addMenu("&View")
+    _action(w, m, "Zoom in", canvas.zoom_in, ["Ctrl+=", "Ctrl++"])
+    _action(w, m, "Zoom out", canvas.zoom_out, ["Ctrl+-"])
+    _action(w, m, "Fit to window", canvas.fit, ["Ctrl+0"])
+    _action(w, m, "Actual pixels (100 %)", canvas.actual_size, ["Ctrl+1"])
+    m.addSeparator()
+    w.overlay_action = _action(w, m, "Show mask overlay", w.set_overlay_visible, ["M", "\\"], checkable=True)
+    w.split_action = _action(w, m, "Split before / after", canvas.set_split, ["S"], checkable=True,
+                             tip="Original on the left, result on the right; drag the line")
+
+    m = bar.addMenu("&Layer")
+    _action(w, m, "Free transform", w.toggle_transform, ["Ctrl+T"], "Move, scale and rotate the foreground")
+    _action(w, m, "Flip horizontal", lambda: w.attempt(w.doc.flip, True))
+    _action(w, m, "Flip vertical", lambda: w.attempt(w.doc.flip, False))
+    _action(w, m, "Opacity…", w.ask_opacity)
+    m.addSeparator()
+    _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
+    _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")
+    _action(w, m, "Discard result", w.doc.clear_result)
+
+    bar.addMenu("&Tools")  # filled by dialog_actions.install
+
+    m = bar.addMenu("&Help")
+    _action(w, m, "Keyboard shortcuts", lambda: shortcuts_dialog(w).exec(), ["F1"])
+    _action(w, m, "About Harmonizer", w.about)
+
+
+def shortcut_rows(w) -> list[tuple[str, str, str]]:
+    rows = []
+    for menu_action in w.menuBar().actions():
+        menu = menu_action.menu()
+        title = menu_action.text().replace("&", "")
+        for action in menu.actions() if menu else []:
+            keys = [s.toString(QKeySequence.NativeText) for s in action.shortcuts()]
+            if keys:
+                rows.append((title, action.text().rstrip("…"), " or ".join(keys)))
+    return rows + CANVAS_KEYS
+
+
+def shortcuts_dialog(w) -> QDialog:
+    dialog = QDialog(w)
+    dialog.setWindowTitle("Keyboard shortcuts")
+    rows = shortcut_rows(w)
+    table = QTableWidget(len(rows), 3)
+    table.setHorizontalHeaderLabels(["Where", "Action", "Keys"])
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(text))
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+    table.resizeColumnsToContents()
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(table)
+    buttons = QDialogButtonBox(QDialogButtonBox.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    dialog.resize(560, 620)
+    return dialog
