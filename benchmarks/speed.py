@@ -109,12 +109,23 @@ class PeakRSS:
         return (self.peak - self.start) / 2**20 if self.available else None
 
 
+def _release_free_memory() -> None:
+    """Give freed heap pages back to the OS first, so the RSS delta counts what a run really allocates."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def measure(fn, repeats: int, warmup: int, device: torch.device) -> dict:
     for _ in range(warmup):
         fn()
     times, peaks, gpu_peaks = [], [], []
     for _ in range(repeats):
-        gc.collect()
+        _release_free_memory()
         if device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
