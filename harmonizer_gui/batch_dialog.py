@@ -195,7 +195,7 @@ class BatchDialog(QDialog):
         group = QButtonGroup(self)
         group.addButton(self.full_radio)
         group.addButton(self.limit_radio)
-        self.max_side_spin = QSpinBox(minimum=64, maximum=65536, value=2048, suffix=" px", singleStep=256)
+        self.max_side_spin = QSpinBox(minimum=engine_batch.MIN_SIDE, maximum=65536, value=2048, suffix=" px", singleStep=256)
         self.max_side_spin.setEnabled(False)
         self.limit_radio.toggled.connect(self.max_side_spin.setEnabled)
         rrow = QHBoxLayout()
