@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.errors import HarmonizerError, MaskError
 from engine.harmonizer import blend
+from harmonizer_gui import mask_ops
 from harmonizer_gui import transform as tf
 from harmonizer_gui.history import FieldStep, History, MaskPatch
 from harmonizer_gui.transform import Box, Transform
@@ -485,28 +486,27 @@ class Document:
         self._require_canvas()
         self._replace_mask(np.ones_like(self.mask), "Fill mask")
 
-    def feather_mask(self, radius: float) -> None:
-        """Soften the mask's edge by about `radius` canvas pixels."""
+    def _filtered(self, fn, label: str) -> None:
+        """Apply `fn(visible coverage, closed) -> coverage` and store the layer mask that shows it."""
         self._require_canvas()
+        closed = self.foreground is not None
+        cover = self._coverage() if closed else self.mask
+        self._replace_mask(mask_ops.to_mask(fn(cover, closed), self.fg_alpha if closed else None), label)
+
+    def feather_mask(self, radius: float) -> None:
+        """Soften the visible edge by about `radius` canvas pixels."""
         sigma = max(0.3, radius / self.mask_scale() / 2.0)
-        self._replace_mask(cv2.GaussianBlur(self.mask, (0, 0), sigma), f"Feather mask {radius:g} px")
+        self._filtered(lambda c, closed: mask_ops.feather(c, sigma, closed), f"Feather mask {radius:g} px")
 
     def grow_mask(self, pixels: float) -> None:
-        """Grow (positive) or shrink (negative) the mask by `pixels` canvas pixels, keeping a soft rim."""
-        self._require_canvas()
+        """Grow (positive) or shrink (negative) the visible area by `pixels` canvas pixels."""
         r = abs(pixels) / self.mask_scale()
         if r <= 0:
             return
-        inside = (self.mask > 0.5).astype(np.uint8)
         if pixels > 0:
-            dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5)
-            out = np.maximum(self.mask, np.clip(r + 0.5 - dist, 0, 1))
-            label = f"Grow mask {pixels:g} px"
+            self._filtered(lambda c, closed: mask_ops.grow(c, r), f"Grow mask {pixels:g} px")
         else:
-            dist = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
-            out = np.minimum(self.mask, np.clip(dist - r - 0.5, 0, 1))
-            label = f"Shrink mask {-pixels:g} px"
-        self._replace_mask(out, label)
+            self._filtered(lambda c, closed: mask_ops.shrink(c, r, closed), f"Shrink mask {-pixels:g} px")
 
     def load_mask(self, mask: np.ndarray, name: str = "mask") -> None:
         """Use a mask read from a file: foreground-size, or canvas-size (mapped onto the foreground)."""

@@ -144,7 +144,8 @@ class MainWindow(QMainWindow):
         if box:
             if self.error_box is None:
                 self.error_box = QMessageBox(QMessageBox.Warning, "Harmonizer", "", QMessageBox.Ok, self)
-                self.error_box.setWindowModality(Qt.WindowModal)
+                # Not modal: the message stays readable while the user carries on (and fixes the cause).
+                self.error_box.setWindowModality(Qt.NonModal)
             self.error_box.setText(text)
             self.error_box.show()
 

@@ -1,0 +1,196 @@
+"""The editor's Qt-free document: layers, the layer mask that moves with the foreground, brush strokes
+and mask operations with undo, results that go stale, and .ora round trips through document_io."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import HarmonizerError, MaskError
+from engine.harmonizer import Harmonizer, blend
+from harmonizer_gui import document_io, ora
+from harmonizer_gui.document import Brush, Document
+from harmonizer_gui.transform import Transform
+
+
+def background(w=160, h=120):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.dstack([x * 255 // w, y * 255 // h, np.full_like(x, 90)]).astype(np.uint8)
+
+
+def cutout(w=50, h=40):
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:] = (230, 200, 40)
+    alpha = np.zeros((h, w), np.uint8)
+    alpha[5:h - 5, 5:w - 5] = 255
+    return rgb, alpha
+
+
+@pytest.fixture
+def doc():
+    d = Document()
+    d.load(background(), bg_name="bg.png")
+    d.set_foreground(*cutout(), name="fg.png")
+    return d
+
+
+def test_foreground_is_cropped_to_its_alpha_and_centred(doc):
+    assert doc.fg_size == (40, 30)  # transparent margins dropped
+    box = doc.foreground_box()
+    assert abs((box[0] + box[2]) / 2 - 80) <= 1 and abs((box[1] + box[3]) / 2 - 60) <= 1
+    comp, mask = doc.composite(), doc.composite_mask()
+    assert tuple(comp[60, 80]) == (230, 200, 40)
+    assert mask[60, 80] == 1.0 and mask[5, 5] == 0.0
+    assert (comp[mask == 0] == background()[mask == 0]).all()
+
+
+def test_mask_moves_with_the_foreground(doc):
+    doc.begin_stroke(Brush(size=8, hardness=1.0, erase=True))
+    doc.stroke_to(80, 60)
+    doc.end_stroke()
+    assert doc.composite_mask()[60, 80] == 0.0
+    doc.set_transform(doc.transform.replaced(cx=doc.transform.cx + 30))
+    mask = doc.composite_mask()
+    assert mask[60, 110] == 0.0 and mask[60, 96] == 1.0 and mask[60, 80] == 0.0  # the hole travelled along
+
+
+def test_stroke_is_one_undo_step_storing_only_its_box(doc):
+    before = doc.mask.copy()
+    doc.begin_stroke(Brush(size=6, hardness=0.5, erase=True))
+    for x in range(70, 91, 2):
+        doc.stroke_to(x, 60)
+    doc.end_stroke()
+    assert not np.array_equal(doc.mask, before)
+    step = doc.history._undo[-1]
+    x0, y0, x1, y1 = step.box
+    assert step.before.shape == (y1 - y0, x1 - x0) and step.before.size < doc.mask.size / 2
+    doc.undo()
+    assert np.array_equal(doc.mask, before)
+    doc.redo()
+    assert doc.mask[15, 20] < 0.01
+
+
+def test_mask_operations_are_undoable(doc):
+    original = doc.mask.copy()
+    doc.invert_mask()
+    assert doc.mask.max() == 0.0
+    doc.fill_mask()
+    doc.feather_mask(3)
+    assert 0 < doc.mask.min() < 0.5 and doc.mask[15, 20] > 0.99  # the sides soften, the middle stays
+    doc.grow_mask(-4)
+    doc.grow_mask(2)
+    doc.clear_mask()
+    assert doc.composite_mask().max() == 0
+    for _ in range(6):
+        doc.undo()
+    assert np.array_equal(doc.mask, original)
+    assert not doc.history.can_undo or doc.history.undo_label == "Place foreground"
+
+
+def test_result_goes_stale_and_undo_brings_it_back(doc):
+    out = Harmonizer(method="classical").harmonize(doc.composite(), doc.composite_mask())
+    assert doc.set_result(out, doc.revision)
+    stale = doc.revision
+    doc.flip(True)
+    assert doc.result is None
+    assert not doc.set_result(out, stale)  # computed from the old composite: refused
+    doc.undo()
+    assert doc.result is out
+
+
+def test_strength_blends_without_rerunning(doc):
+    out = Harmonizer(method="classical").harmonize(doc.composite(), doc.composite_mask())
+    doc.set_result(out, doc.revision)
+    doc.set_strength(0.4)
+    expected = blend(doc.composite(), out, doc.composite_mask(), 0.4)
+    assert np.array_equal(doc.flattened(), expected)
+
+
+def test_plain_composite_mask_is_in_canvas_pixels():
+    d = Document()
+    d.load(background())
+    d.begin_stroke(Brush(size=10, hardness=1.0))
+    d.stroke_to(20, 30)
+    d.end_stroke()
+    assert d.composite_mask()[30, 20] == 1.0 and d.composite_mask()[90, 120] == 0.0
+    assert np.array_equal(d.composite(), background())
+
+
+def test_load_mask_must_fit(doc):
+    before = doc.mask
+    with pytest.raises(MaskError, match="must be the size"):
+        doc.load_mask(np.ones((7, 9), np.float32), "small.png")
+    assert doc.mask is before and doc.history.undo_label == "Place foreground"
+    canvas_mask = np.zeros((120, 160), np.float32)
+    canvas_mask[50:70, 70:90] = 1
+    doc.load_mask(canvas_mask, "canvas.png")  # canvas-size masks are mapped onto the foreground
+    assert np.abs(doc.composite_mask()[52:68, 72:88] - 1).max() < 1e-3
+    assert doc.composite_mask()[47:49, 60:100].max() == 0
+
+
+def test_operations_need_a_background():
+    d = Document()
+    with pytest.raises(HarmonizerError, match="background"):
+        d.set_foreground(*cutout())
+    with pytest.raises(HarmonizerError):
+        d.invert_mask()
+
+
+def test_ora_round_trip_keeps_every_layer(doc, tmp_path):
+    doc.set_transform(Transform(cx=70.0, cy=55.0, sx=1.4, sy=0.8, angle=17.0, flip_h=True))
+    doc.feather_mask(2)
+    doc.set_opacity(0.9)
+    doc.set_model("classical")
+    out = Harmonizer(method="classical").harmonize(doc.composite(), doc.composite_mask())
+    doc.set_result(out, doc.revision)
+    doc.set_strength(0.6)
+    path = document_io.save_project(doc, tmp_path / "p.ora")
+    other = Document()
+    document_io.load_project(other, path)
+    assert np.array_equal(other.background, doc.background)
+    assert np.array_equal(other.foreground, doc.foreground)
+    assert np.array_equal(other.fg_alpha, doc.fg_alpha)
+    assert np.abs(other.mask - doc.mask).max() < 1e-4
+    assert other.transform == doc.transform and other.opacity == pytest.approx(0.9)
+    assert other.model == "classical" and other.strength == pytest.approx(0.6)
+    assert np.array_equal(other.composite(), doc.composite())
+    assert np.array_equal(other.result, doc.result)
+    assert (other.fg_name, other.bg_name) == ("fg.png", "bg.png")
+    # The file is plain OpenRaster too: what other programs see, and what batch export reads.
+    project = ora.load_ora(path)
+    assert [la.name for la in project.layers] == ["bg.png", "fg.png", "Harmonized"]
+    rgb, mask = ora.load_composite(path)
+    assert np.array_equal(rgb, doc.composite()) and np.abs(mask - doc.composite_mask()).max() <= 1 / 255
+
+
+def test_foreign_ora_top_layer_becomes_the_foreground(tmp_path):
+    bg = np.dstack([background(), np.full((120, 160), 255, np.uint8)])
+    rgb, alpha = cutout()
+    layers = [ora.OraLayer("paper", bg), ora.OraLayer("object", np.dstack([rgb, alpha]), x=30, y=20)]
+    ora.save_ora(tmp_path / "k.ora", layers, {}, (160, 120))
+    d = Document()
+    document_io.load_project(d, tmp_path / "k.ora")
+    assert d.fg_name == "object" and d.fg_size == (50, 40)
+    assert tuple(d.composite()[20 + 20, 30 + 25]) == (230, 200, 40)
+    assert d.composite_mask()[20 + 2, 30 + 2] == 0
+
+
+def test_bad_project_leaves_the_document_alone(doc, tmp_path):
+    bad = tmp_path / "bad.ora"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    state = (doc.background, doc.foreground, doc.mask, doc.transform, doc.history.undo_label)
+    with pytest.raises(HarmonizerError):
+        document_io.load_project(doc, bad)
+    assert (doc.background, doc.foreground, doc.mask, doc.transform, doc.history.undo_label) == state
+
+
+def test_exports_and_mask_png(doc, tmp_path):
+    from engine.image_io import read_image, read_mask
+
+    png = document_io.export_image(doc, tmp_path / "out.png")
+    assert np.array_equal(read_image(png)[0], doc.flattened())
+    jpg = document_io.export_image(doc, tmp_path / "out.jpg", quality=85)
+    assert read_image(jpg)[0].shape == (120, 160, 3)
+    with pytest.raises(HarmonizerError):
+        document_io.export_image(doc, tmp_path / "out.xyz")
+    mask = read_mask(document_io.save_mask(doc, tmp_path / "m.png"))
+    assert np.abs(mask - doc.composite_mask()).max() <= 1 / 255
