@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -120,16 +121,9 @@ def _cpu_count() -> int:
 
 
 def _worker_init(_):
-    # Each loader worker synthesizes one sample at a time: its own thread pools would only fight
-    # the training process for the same cores.
-    import cv2
-
+    # Each loader worker synthesizes one sample at a time: its own thread pool would only fight the
+    # training process for the same cores. (OpenCV's pool is sized in the parent, see _setup.)
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    # Ctrl+C reaches the whole process group (and `kill` of the group every member): a worker that
-    # died of it would turn a clean stop into a crash. The main process stops the workers itself.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
 
 
 def _default_depth(size: int) -> int:
@@ -239,6 +233,12 @@ class _Trainer:
         if device.type == "cpu":
             torch.set_num_threads(cfg.threads or max(1, cpus // info.local_world))
         self.workers = cfg.workers if cfg.workers is not None else min(2, max(1, cpus // info.local_world))
+        if self.workers:
+            # A forked loader worker inherits OpenCV's thread pool without its threads: resizing that
+            # pool in the child (or running a parallel op there) can wait forever on a condition
+            # variable nobody will signal. With one thread set here, before the first fork, OpenCV
+            # runs everything inline and the children inherit no pool at all.
+            cv2.setNumThreads(1)
         self.cuda = device.type == "cuda"
         self.amp = self.cuda and cfg.amp
         self.seed_everything(cfg.seed + info.rank)
