@@ -124,6 +124,10 @@ def _worker_init(_):
     # Each loader worker synthesizes one sample at a time: its own thread pool would only fight the
     # training process for the same cores. (OpenCV's pool is sized in the parent, see _setup.)
     torch.set_num_threads(1)
+    # Ctrl+C reaches the whole process group (and `kill` of the group every member): a worker that
+    # died of it would turn a clean stop into a crash. The main process stops the workers itself.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _default_depth(size: int) -> int:
