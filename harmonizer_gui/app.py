@@ -105,6 +105,7 @@ def screenshot(window, out: Path, dialog: str | None, model: str | None) -> int:
         return 0
     if window.doc.background is not None and not wait_for_result(window):
         print(f"warning: no harmonized result for the screenshot ({window.last_error or 'timed out'})", file=sys.stderr)
+    window.canvas.flush()
     QApplication.processEvents()
     with atomic_path(out) as tmp:
         if not window.grab().save(str(tmp), "PNG"):

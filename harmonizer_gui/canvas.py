@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QWidget
 
+from harmonizer_gui.canvas_display import Display
 from harmonizer_gui.canvas_image import CanvasImage, qimage_rgba, reduction_for
 from harmonizer_gui.document import Brush, Document
 from harmonizer_gui.transform_tool import HANDLE_PX, TransformTool
@@ -45,11 +46,8 @@ class Canvas(QWidget):
         self.zoom = 1.0
         self.offset = (0.0, 0.0)
         self.fit_mode = True  # keep fitting on resize until the user zooms
-        self.after = CanvasImage()
-        self.before: CanvasImage | None = None
-        self.overlay_visible = False
-        self.overlay_color = (255, 48, 96)
-        self.overlay_opacity = 0.45
+        self.display = Display(doc, self)
+        self.display.updated.connect(self._on_display_updated)
         self.split = False
         self.split_pos = 0.5
         self._holding_before = False
@@ -83,55 +81,42 @@ class Canvas(QWidget):
                       (x1 - x0) * self.zoom + 4, (y1 - y0) * self.zoom + 4)
 
     # -- document -> pixels ----------------------------------------------------------------------------
-    def _pixels(self, box, with_result: bool) -> np.ndarray:
-        rgb = self.doc.display_region(box, with_result)
-        if not self.overlay_visible:
-            return rgb
-        x0, y0, x1, y1 = box
-        m = self.doc.composite_mask()[y0:y1, x0:x1]
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        if rows.size == 0:
-            return rgb
-        # Tint only where the mask is, and only inside its bounding box (cheap on a large canvas).
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        out = rgb.copy()
-        part = out[r0:r1, c0:c1].astype(np.float32)
-        a = m[r0:r1, c0:c1, None] * np.float32(self.overlay_opacity)
-        part += (np.array(self.overlay_color, np.float32) - part) * a
-        out[r0:r1, c0:c1] = np.clip(part + 0.5, 0, 255).astype(np.uint8)
-        return out
+    @property
+    def after(self) -> CanvasImage:
+        return self.display.after
 
-    def _full_box(self):
-        w, h = self.doc.canvas_size
-        return 0, 0, w, h
+    @property
+    def before(self) -> CanvasImage | None:
+        return self.display.before
 
-    def _refresh(self, box=None) -> None:
-        if self.doc.background is None:
-            return
-        box = box or self._full_box()
-        self.after.write(box, self._pixels(box, True))
-        if self.before is not None:
-            self.before.write(box, self._pixels(box, False))
+    @property
+    def overlay_visible(self) -> bool:
+        return self.display.overlay_visible
 
-    def _need_before(self) -> None:
-        if self.before is None and self.doc.background is not None:
-            self.before = CanvasImage(np.empty_like(self.doc.background))
-            self._refresh_before()
+    @property
+    def overlay_color(self):
+        return self.display.overlay_color
 
-    def _refresh_before(self) -> None:
-        box = self._full_box()
-        self.before.write(box, self._pixels(box, False))
+    @property
+    def overlay_opacity(self) -> float:
+        return self.display.overlay_opacity
+
+    def set_overlay(self, visible: bool | None = None, color=None, opacity: float | None = None) -> None:
+        self.display.set_overlay(visible, color, opacity)
+
+    def flush(self) -> None:
+        """Bring the shown pixels fully up to date now (they otherwise catch up band by band)."""
+        self.display.flush()
+        self.update()
+
+    def _on_display_updated(self, box) -> None:
+        self.update(self.box_rect(box).toAlignedRect())
 
     def _on_layers(self) -> None:
         self.cancel_transform()
-        self.before = None
-        if self.doc.background is None:
-            self.after = CanvasImage()
-        else:
-            self.after = CanvasImage(np.empty_like(self.doc.background))
-            self._refresh()
-            if self.split or self._holding_before:
-                self._need_before()
+        self.display.reset()
+        if self.split or self._holding_before:
+            self.display.need_before()
         self.fit()
 
     def _on_changed(self, box) -> None:
@@ -140,18 +125,7 @@ class Canvas(QWidget):
             return
         if self._tool is not None and not self.doc.stroking:
             self.cancel_transform()  # an undo or a file under a pending transform: the preview is stale
-        self._refresh(box)
-        self.update(self.box_rect(box).toAlignedRect() if box else self.rect())
-
-    def set_overlay(self, visible: bool | None = None, color=None, opacity: float | None = None) -> None:
-        if visible is not None:
-            self.overlay_visible = bool(visible)
-        if color is not None:
-            self.overlay_color = tuple(int(c) for c in color)[:3]
-        if opacity is not None:
-            self.overlay_opacity = float(min(1.0, max(0.0, opacity)))
-        self._refresh()
-        self.update()
+        self.display.refresh(box)
 
     # -- view ------------------------------------------------------------------------------------------
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
@@ -198,14 +172,14 @@ class Canvas(QWidget):
     def set_split(self, on: bool) -> None:
         self.split = bool(on)
         if self.split:
-            self._need_before()
+            self.display.need_before()
         self.view_mode_changed.emit(self.view_mode)
         self.update()
 
     def hold_before(self, on: bool) -> None:
         """Show the composite without the result while `on` (a held key)."""
         if on:
-            self._need_before()
+            self.display.need_before()
         self._holding_before = bool(on)
         self.view_mode_changed.emit(self.view_mode)
         self.update()

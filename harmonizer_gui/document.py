@@ -84,6 +84,7 @@ class Document:
         self._composite: np.ndarray | None = None
         self._cmask: np.ndarray | None = None
         self._cover: np.ndarray | None = None  # alpha * mask in foreground pixels, float32
+        self._shared = False  # the caches were handed to a worker: copy before writing into them
         self._stroke = None
 
     # -- geometry ------------------------------------------------------------------------------------
@@ -131,6 +132,7 @@ class Document:
     # -- rendering -----------------------------------------------------------------------------------
     def _invalidate(self) -> None:
         self._composite = self._cmask = self._cover = None
+        self._shared = False  # the next render allocates fresh arrays
 
     def _ensure(self) -> None:
         if self._composite is None and self.background is not None:
@@ -145,6 +147,9 @@ class Document:
         return self._cover
 
     def _render(self, box: Box) -> None:
+        if self._shared:
+            self._composite, self._cmask = self._composite.copy(), self._cmask.copy()
+            self._shared = False
         x0, y0, x1, y1 = box
         self._composite[y0:y1, x0:x1] = self.background[y0:y1, x0:x1]
         if self.foreground is None:
@@ -169,6 +174,14 @@ class Document:
         self._composite[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         self._cmask[y0:y1, x0:x1] = np.clip(cover, 0, 1)
 
+    def shared_inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(composite, mask, revision) for a harmonization on another thread, without copying 12 MP on
+        this one: the arrays are handed over as they are and the document copies them before it next
+        writes into them (copy on write)."""
+        comp, mask = self.composite(), self.composite_mask()
+        self._shared = True
+        return comp, mask, self.revision
+
     def composite(self) -> np.ndarray:
         """The canvas-size composite (cached; do not modify)."""
         self._require_canvas()
@@ -191,6 +204,18 @@ class Document:
         if not (m > 0).any():
             return comp
         return blend(comp, self.result[y0:y1, x0:x1], m, self.strength)
+
+    def result_box(self) -> Box | None:
+        """Where a result can differ from the composite (None: nowhere, or no picture)."""
+        if self.background is None:
+            return None
+        if self.foreground is not None:
+            return self.foreground_box()
+        m = self.composite_mask()
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        if rows.size == 0:
+            return None
+        return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
     @property
     def showing_result(self) -> bool:
@@ -216,7 +241,13 @@ class Document:
             self.events.result()
         if "model" in values:
             self.events.model(self.model)
-        self.events.changed(None)
+        if any(key in COMPOSITE_FIELDS for key in values):
+            self.events.changed(None)
+        elif "result" in values or "result_visible" in values:
+            # Only the masked area can differ: re-showing 12 MP for a result would stall the UI.
+            box = self.result_box()
+            if box is not None:
+                self.events.changed(box)
 
     def _apply_step(self, step, forward: bool) -> None:
         if isinstance(step, MaskPatch):
@@ -385,7 +416,9 @@ class Document:
             self.events.strength(value)
             if self.result is not None:
                 self._mark_modified()
-                self.events.changed(self.foreground_box() or None)
+                box = self.result_box()
+                if box is not None:
+                    self.events.changed(box)
 
     def set_model(self, name: str) -> None:
         if name != self.model:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.registry import DEFAULT_NAME, bundled_models_dir, list_models
@@ -131,8 +130,7 @@ class HarmonizeController(QObject):
         if not (mask > 0.01).any():
             self.message.emit("The mask is empty: paint over the object to harmonize (B for the brush).", True)
             return False
-        # Copies: the document keeps changing on this thread while the worker reads them.
-        self._job = self.worker.submit(self.doc.composite().copy(), np.array(mask), self.doc.revision)
+        self._job = self.worker.submit(*self.doc.shared_inputs())
         self.busy_changed.emit(True)
         self.progress.emit(0.0, "starting")
         return True
