@@ -24,7 +24,7 @@ from engine.devices import describe_device, pick_device
 from engine.errors import HarmonizerError
 from engine.model_file import load_model, save_model
 from engine.rainnet import RainNet
-from engine.registry import register_model, resolve_model, user_data_root
+from engine.registry import DEFAULT_NAME, register_model, resolve_model, user_data_root, validate_name
 from trainer import distributed as ddp
 from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trainer.datasets import EpochSampler, build_datasets
@@ -179,6 +179,10 @@ def _check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
     if cfg.gan not in ("hinge", "lsgan", "none"):
         raise HarmonizerError(f"unknown GAN loss {cfg.gan!r}; use hinge, lsgan or none")
+    if cfg.out is not None:  # refused now rather than after the whole run
+        cfg.out = validate_name(cfg.out)
+        if cfg.out == DEFAULT_NAME:
+            raise HarmonizerError("'default' is the bundled model's name; choose another --out name")
 
 
 def _run_dir(cfg: TrainConfig) -> Path:
