@@ -105,6 +105,12 @@ def screenshot(window, out: Path, dialog: str | None, model: str | None) -> int:
         return 0
     if window.doc.background is not None and not wait_for_result(window):
         print(f"warning: no harmonized result for the screenshot ({window.last_error or 'timed out'})", file=sys.stderr)
+    box = window.doc.foreground_box()
+    if window.doc.result is not None and box is not None:
+        # Split through the middle of the cut-out: the picture shows what the button does.
+        centre = window.canvas.to_widget((box[0] + box[2]) / 2, 0).x()
+        window.canvas.split_pos = min(0.9, max(0.1, centre / max(1, window.canvas.width())))
+        window.split_action.setChecked(True)
     window.canvas.flush()
     QApplication.processEvents()
     with atomic_path(out) as tmp:

@@ -292,7 +292,7 @@ class SidePanel(QWidget):
         self.size_spin.setRange(int(BRUSH_MIN), int(BRUSH_MAX))
         self.size_spin.setSuffix(" px")
         self.size_spin.setKeyboardTracking(False)
-        self.size_spin.setFixedWidth(84)
+        self.size_spin.setFixedWidth(88)
         self.size_slider.valueChanged.connect(self._on_size_slider)
         self.size_spin.valueChanged.connect(self._on_size_spin)
         size_row = QHBoxLayout()
