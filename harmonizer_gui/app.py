@@ -6,7 +6,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -152,20 +152,33 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.excepthook = excepthook
     window.show()
-    if paths or args.mask:
-        open_start_files(window, paths, args.mask)
-    elif settings.autosave_path().is_file():
-        answer = QMessageBox.question(window, "Harmonizer", "The editor did not close cleanly last time. "
-                                      "Recover the autosaved picture?", QMessageBox.Yes | QMessageBox.No)
-        if answer == QMessageBox.Yes:
-            window.recover_autosave()
-        else:
-            settings.autosave_path().unlink(missing_ok=True)
-    elif not window.recent.paths():
-        # First start: something to harmonize straight away.
-        open_start_files(window, [str(p) for p in sample_paths()], None)
-    window.setAttribute(Qt.WA_DeleteOnClose, False)
+    startup(window, paths, args.mask)
     return app.exec()
+
+
+def ask_recover(window) -> bool:
+    answer = QMessageBox.question(window, "Harmonizer", "The editor did not close cleanly last time. "
+                                  "Recover the autosaved picture?", QMessageBox.Yes | QMessageBox.No)
+    return answer == QMessageBox.Yes
+
+
+def startup(window, paths: list[str], mask: str | None, ask=ask_recover) -> str:
+    """What the window opens with: the files asked for, else an offer to recover the last session's
+    autosave, else (first start: nothing recent) the bundled sample. Returns which it was."""
+    from harmonizer_gui import settings
+
+    if paths or mask:
+        open_start_files(window, paths, mask)
+        return "files"
+    if settings.autosave_path().is_file():
+        if ask(window) and window.recover_autosave():
+            return "recovered"
+        settings.autosave_path().unlink(missing_ok=True)
+        return "declined"
+    if not window.recent.paths() and sample_paths():
+        open_start_files(window, [str(p) for p in sample_paths()], None)
+        return "sample"
+    return "empty"
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import numpy as np
 
 from engine.errors import HarmonizerError, MaskError
 from engine.harmonizer import blend
-from harmonizer_gui import mask_ops
 from harmonizer_gui import transform as tf
+from harmonizer_gui.document_mask import MaskEditing
 from harmonizer_gui.history import FieldStep, History, MaskPatch
 from harmonizer_gui.transform import Box, Transform
 
@@ -62,7 +62,7 @@ class Brush:
     erase: bool = False
 
 
-class Document:
+class Document(MaskEditing):
     def __init__(self):
         self.events = DocumentEvents()
         self.history = History(self._apply_step)
@@ -425,137 +425,3 @@ class Document:
             self.model = name
             self.events.model(name)
             self._mark_modified()
-
-    # -- the mask ------------------------------------------------------------------------------------
-    def _mask_region_changed(self, mask_box: Box) -> None:
-        """Re-render only the canvas pixels a changed box of the mask reaches."""
-        if self._composite is None:
-            self.revision += 1
-            self.events.changed(None)
-            return
-        x0, y0, x1, y1 = mask_box
-        if self._cover is not None and self.fg_alpha is not None:
-            self._cover[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1] * (self.fg_alpha[y0:y1, x0:x1] * np.float32(1 / 255))
-        canvas_box = tf.map_box(self.matrix(), mask_box, self.canvas_size)
-        self.revision += 1
-        if canvas_box is not None:
-            self._render(canvas_box)
-            self.events.changed(canvas_box)
-
-    def begin_stroke(self, brush: Brush) -> None:
-        self._require_canvas()
-        self._stroke = {"brush": brush, "orig": self.mask.copy(), "box": None, "last": None,
-                        "result": self.result, "m": self.matrix(), "m_inv": tf.invert(self.matrix())}
-
-    def stroke_to(self, x: float, y: float) -> Box | None:
-        """Paint (or erase) from the previous point to (x, y) in canvas pixels; returns the canvas box changed."""
-        s = self._stroke
-        if s is None:
-            return None
-        brush = s["brush"]
-        last = s["last"]
-        s["last"] = (x, y)
-        spacing = max(1.0, brush.size * 0.12)
-        if last is None:
-            points = [(x, y)]
-        else:
-            n = int(np.hypot(x - last[0], y - last[1]) // spacing)
-            points = [(last[0] + (x - last[0]) * i / n, last[1] + (y - last[1]) * i / n) for i in range(1, n + 1)]
-            if not points:
-                s["last"] = last  # keep accumulating until a spacing's worth of movement
-                return None
-        limit = (self.mask.shape[1], self.mask.shape[0])
-        changed = None
-        for px, py in points:
-            dab = tf.dab_weights(s["m_inv"], s["m"], (px, py), brush.size / 2.0, brush.hardness, limit)
-            if dab is None:
-                continue
-            (x0, y0, x1, y1), w = dab
-            region = self.mask[y0:y1, x0:x1]
-            if brush.erase:
-                np.minimum(region, 1.0 - w, out=region)
-            else:
-                np.maximum(region, w, out=region)
-            changed = tf.union(changed, (x0, y0, x1, y1))
-        if changed is None:
-            return None
-        if self.result is not None:
-            self.result = None
-            self.events.result()
-        s["box"] = tf.union(s["box"], changed)
-        self._mask_region_changed(changed)
-        self._mark_modified()
-        return tf.map_box(s["m"], changed, self.canvas_size)
-
-    def end_stroke(self) -> None:
-        s, self._stroke = self._stroke, None
-        if s is None or s["box"] is None:
-            return
-        x0, y0, x1, y1 = s["box"]
-        label = "Erase mask" if s["brush"].erase else "Paint mask"
-        fields_before = {"result": s["result"]} if s["result"] is not None else {}
-        fields_after = {"result": None} if fields_before else {}
-        self.history.push(MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(),
-                                    self.mask[y0:y1, x0:x1].copy(), fields_before, fields_after))
-        self.events.history()
-
-    @property
-    def stroking(self) -> bool:
-        return self._stroke is not None
-
-    def _replace_mask(self, mask: np.ndarray, label: str) -> None:
-        self._require_canvas()
-        self.change(label, mask=np.ascontiguousarray(np.clip(mask, 0, 1), dtype=np.float32))
-
-    def invert_mask(self) -> None:
-        self._require_canvas()
-        self._replace_mask(1.0 - self.mask, "Invert mask")
-
-    def clear_mask(self) -> None:
-        self._require_canvas()
-        self._replace_mask(np.zeros_like(self.mask), "Clear mask")
-
-    def fill_mask(self) -> None:
-        self._require_canvas()
-        self._replace_mask(np.ones_like(self.mask), "Fill mask")
-
-    def _filtered(self, fn, label: str) -> None:
-        """Apply `fn(visible coverage, closed) -> coverage` and store the layer mask that shows it."""
-        self._require_canvas()
-        closed = self.foreground is not None
-        cover = self._coverage() if closed else self.mask
-        self._replace_mask(mask_ops.to_mask(fn(cover, closed), self.fg_alpha if closed else None), label)
-
-    def feather_mask(self, radius: float) -> None:
-        """Soften the visible edge by about `radius` canvas pixels."""
-        sigma = max(0.3, radius / self.mask_scale() / 2.0)
-        self._filtered(lambda c, closed: mask_ops.feather(c, sigma, closed), f"Feather mask {radius:g} px")
-
-    def grow_mask(self, pixels: float) -> None:
-        """Grow (positive) or shrink (negative) the visible area by `pixels` canvas pixels."""
-        r = abs(pixels) / self.mask_scale()
-        if r <= 0:
-            return
-        if pixels > 0:
-            self._filtered(lambda c, closed: mask_ops.grow(c, r), f"Grow mask {pixels:g} px")
-        else:
-            self._filtered(lambda c, closed: mask_ops.shrink(c, r, closed), f"Shrink mask {-pixels:g} px")
-
-    def load_mask(self, mask: np.ndarray, name: str = "mask") -> None:
-        """Use a mask read from a file: foreground-size, or canvas-size (mapped onto the foreground)."""
-        self._require_canvas()
-        mask = np.asarray(mask, np.float32)
-        mh, mw = mask.shape[:2]
-        cw, ch = self.canvas_size
-        if mask.shape == self.mask.shape:
-            self._replace_mask(mask, f"Load mask {name}")
-        elif self.foreground is not None and (mw, mh) == (cw, ch):
-            fw, fh = self.fg_size
-            into_fg = tf.invert(self.matrix())
-            warped = cv2.warpAffine(mask, into_fg, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            self._replace_mask(warped, f"Load mask {name}")
-        else:
-            sizes = f"the canvas ({cw}x{ch})"
-            if self.foreground is not None:
-                sizes = f"the foreground ({self.fg_size[0]}x{self.fg_size[1]}) or " + sizes
-            raise MaskError(f"the mask {name} is {mw}x{mh}; it must be the size of {sizes}")

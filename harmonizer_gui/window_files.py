@@ -1,0 +1,236 @@
+"""The main window's file commands: open, save, export, masks, the clipboard, recent files and drops.
+
+A mixin of `MainWindow` (it uses the window's document, preferences and message display). Every command
+takes an optional path so that scripts and tests can skip the file dialog; failures are shown in the
+window and leave the document as it was.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
+
+from engine.errors import HarmonizerError
+from engine.image_io import READ_EXTS, is_image_path
+from harmonizer_gui import document_io
+
+IMAGE_FILTER = "Images ({})".format(" ".join(f"*{e}" for e in sorted(READ_EXTS)))
+PROJECT_FILTER = "OpenRaster project (*.ora)"
+EXPORT_FILTERS = {"PNG (*.png)": ".png", "JPEG (*.jpg *.jpeg)": ".jpg", "WebP (*.webp)": ".webp",
+                  "TIFF (*.tif *.tiff)": ".tif"}
+
+
+class FileCommands:
+    def _folder(self) -> str:
+        return self.prefs.last_folder if self.prefs.last_folder and Path(self.prefs.last_folder).is_dir() else ""
+
+    def _remember(self, path) -> None:
+        self.prefs.last_folder = str(Path(path).resolve().parent)
+        self.recent.add(path)
+
+    def _ask_open(self, title: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, title, self._folder(), filters)
+        return path or None
+
+    def confirm_discard(self) -> bool:
+        """Before replacing the document: offer to save unsaved changes. True to go on."""
+        if not (self.prompt_on_close and self.doc.modified and self.doc.background is not None):
+            return True
+        answer = QMessageBox.question(self, "Harmonizer", "Save the changes to this picture first?",
+                                      QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def open_background(self, path=None) -> bool:
+        path = path or self._ask_open("Open background", IMAGE_FILTER)
+        if not path or not self.confirm_discard():
+            return False
+        try:
+            rgb, _alpha = document_io.open_image(path)
+            if self.doc.background is None or self.doc.foreground is None:
+                self.doc.load(rgb, bg_name=Path(path).name, model=self.doc.model)
+            else:
+                self.doc.set_background(rgb, Path(path).name)
+        except HarmonizerError as exc:
+            self.show_message(str(exc), True)
+            return False
+        self._remember(path)
+        self.show_message(f"Opened {Path(path).name} as the background.")
+        return True
+
+    def open_foreground(self, path=None) -> bool:
+        if self.doc.background is None:
+            return self.open_background(path)
+        path = path or self._ask_open("Open foreground", IMAGE_FILTER)
+        if not path:
+            return False
+        try:
+            rgb, alpha = document_io.open_image(path)
+            self.doc.set_foreground(rgb, alpha, Path(path).name)
+        except HarmonizerError as exc:
+            self.show_message(str(exc), True)
+            return False
+        self._remember(path)
+        hint = "" if alpha is not None else " It has no transparency: paint the mask (B) or erase (E)."
+        self.show_message(f"Placed {Path(path).name} as the foreground.{hint}")
+        return True
+
+    def open_project(self, path=None) -> bool:
+        path = path or self._ask_open("Open project", PROJECT_FILTER)
+        if not path or not self.confirm_discard():
+            return False
+        if not self.attempt(document_io.load_project, self.doc, path):
+            return False
+        self._remember(path)
+        self.controller.select_model(self.doc.model)
+        self.show_message(f"Opened {Path(path).name}.")
+        return True
+
+    def open_path(self, path) -> bool:
+        """Open whatever `path` is: a project, or an image as background (first) or foreground."""
+        if document_io.is_project(path):
+            return self.open_project(path)
+        if self.doc.background is None:
+            return self.open_background(path)
+        return self.open_foreground(path)
+
+    def fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent.paths()
+        for p in paths:
+            self.recent_menu.addAction(p.name, lambda p=p: self.open_path(p)).setStatusTip(str(p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def save(self) -> bool:
+        if self.doc.path is None or not document_io.is_project(self.doc.path):
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self, path=None) -> bool:
+        if self.doc.background is None:
+            self.show_message("Nothing to save: open a background first.", True)
+            return False
+        if path is None:
+            start = str(Path(self._folder()) / (Path(self.doc.bg_name or "untitled").stem + ".ora"))
+            path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+            if not path:
+                return False
+            if not path.lower().endswith(".ora"):
+                path += ".ora"
+        return self._save_to(path)
+
+    def _save_to(self, path) -> bool:
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            ok = self.attempt(document_io.save_project, self.doc, path)
+        finally:
+            QApplication.restoreOverrideCursor()
+        if ok:
+            self.doc.mark_saved(Path(path))
+            self._remember(path)
+            self._update_title()
+            self.show_message(f"Saved {Path(path).name}.")
+        return bool(ok)
+
+    def export(self, path=None, quality: int | None = None) -> bool:
+        if self.doc.background is None:
+            self.show_message("Nothing to export: open a background first.", True)
+            return False
+        if path is None:
+            fmt = "." + (self.prefs.export_format if self.prefs.export_format != "ora" else "png")
+            start = str(Path(self._folder()) / (Path(self.doc.bg_name or "untitled").stem + "_harmonized" + fmt))
+            wanted = next((f for f, e in EXPORT_FILTERS.items() if e == fmt), None)
+            path, chosen = QFileDialog.getSaveFileName(self, "Export image", start, ";;".join(EXPORT_FILTERS), wanted)
+            if not path:
+                return False
+            if Path(path).suffix.lower() not in document_io.EXPORT_EXTS:
+                path += EXPORT_FILTERS.get(chosen, ".png")
+            if quality is None and Path(path).suffix.lower() in (".jpg", ".jpeg", ".webp"):
+                quality, ok = QInputDialog.getInt(self, "Export quality", "Quality (1–100):",
+                                                  self.prefs.export_quality, 1, 100)
+                if not ok:
+                    return False
+        quality = quality or self.prefs.export_quality
+        if not self.attempt(document_io.export_image, self.doc, path, quality):
+            return False
+        self.prefs.export_quality = int(quality)
+        self.prefs.export_format = Path(path).suffix.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
+        self.prefs.last_folder = str(Path(path).resolve().parent)
+        self.show_message(f"Exported {Path(path).name} ({self.doc.canvas_size[0]} × {self.doc.canvas_size[1]}).")
+        return True
+
+    def load_mask(self, path=None) -> bool:
+        if self.doc.background is None:
+            self.show_message("Open a background first.", True)
+            return False
+        path = path or self._ask_open("Load mask", IMAGE_FILTER)
+        if not path:
+            return False
+        ok = self.attempt(document_io.load_mask, self.doc, path)
+        if ok:
+            self.show_message(f"Loaded the mask {Path(path).name}.")
+        return bool(ok)
+
+    def save_mask(self, path=None) -> bool:
+        if self.doc.background is None:
+            self.show_message("There is no mask to save.", True)
+            return False
+        if path is None:
+            start = str(Path(self._folder()) / (Path(self.doc.bg_name or "untitled").stem + "_mask.png"))
+            path, _ = QFileDialog.getSaveFileName(self, "Save mask", start, "PNG (*.png)")
+            if not path:
+                return False
+        ok = self.attempt(document_io.save_mask, self.doc, path)
+        if ok:
+            self.show_message(f"Saved the mask as {Path(path).name}.")
+        return bool(ok)
+
+    def paste(self, foreground: bool) -> bool:
+        image = QApplication.clipboard().image()
+        if image.isNull():
+            self.show_message("The clipboard holds no image.", True)
+            return False
+        rgb, alpha = qimage_to_arrays(image)
+        if foreground and self.doc.background is not None:
+            return bool(self.attempt(self.doc.set_foreground, rgb, alpha, "Pasted image"))
+        if self.doc.background is not None and not self.confirm_discard():
+            return False
+        return bool(self.attempt(self.doc.load, rgb, bg_name="Pasted image", model=self.doc.model))
+
+    # -- drag and drop ---------------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_paths(event) -> list[str]:
+        if not event.mimeData().hasUrls():
+            return []
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        return [p for p in paths if is_image_path(p) or document_io.is_project(p)]
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if self._dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = self._dropped_paths(event)
+        event.acceptProposedAction()
+        for path in paths:
+            if not self.open_path(path):
+                break
+
+
+def qimage_to_arrays(image: QImage):
+    """A QImage (e.g. from the clipboard) as (RGB uint8, alpha uint8 or None)."""
+    image = image.convertToFormat(QImage.Format_RGBA8888)
+    w, h = image.width(), image.height()
+    buf = np.frombuffer(image.constBits(), np.uint8, count=image.bytesPerLine() * h)
+    rgba = buf.reshape(h, image.bytesPerLine())[:, :4 * w].reshape(h, w, 4).copy()
+    alpha = rgba[..., 3]
+    return np.ascontiguousarray(rgba[..., :3]), (None if alpha.min() == 255 else np.ascontiguousarray(alpha))
