@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.screenshot:
             window.prompt_on_close = False
-            if not open_start_files(window, paths, args.mask) and not paths:
+            if paths or args.mask:
+                if not open_start_files(window, paths, args.mask):
+                    raise HarmonizerError(window.last_error or "cannot open the files to picture")
+            else:
                 open_start_files(window, [str(p) for p in sample_paths()], None)
             code = screenshot(window, Path(args.screenshot), args.dialog, args.model)
             window.close()
