@@ -98,7 +98,7 @@ def test_transform_tool_rotates_and_scales_about_the_opposite_corner():
     handles = tool.handle_points()
     assert handles["nw"] == pytest.approx((80, 70)) and handles["se"] == pytest.approx((120, 90))  # outer edges
     assert tool.hit(100, 80, zoom=1.0) == "move" and tool.hit(*handles["ne"], zoom=1.0) == "ne"
-    assert tool.hit(125, 95, zoom=1.0) == "rotate" and tool.hit(300, 300, zoom=1.0) == ""
+    assert tool.hit(131, 101, zoom=1.0) == "rotate" and tool.hit(300, 300, zoom=1.0) == ""
     nw = handles["nw"]
     tool.press("se", *handles["se"])
     t = tool.drag(handles["se"][0] + 40, handles["se"][1] + 10)
@@ -107,10 +107,11 @@ def test_transform_tool_rotates_and_scales_about_the_opposite_corner():
     tool.drag(handles["se"][0] + 40, handles["se"][1] + 10, keep_aspect=True)
     assert tool.current.sx == pytest.approx(tool.current.sy)
     tool.release()
-    tool.press("rotate", 140, 80)  # due east of the centre
-    t = tool.drag(tool.current.cx, 200)  # due south: a quarter turn clockwise
+    cx, cy = tool.current.cx, tool.current.cy
+    tool.press("rotate", cx + 60, cy)  # due east of the centre
+    t = tool.drag(cx, cy + 120)  # due south: a quarter turn clockwise
     assert t.angle == pytest.approx(90.0, abs=1e-6)
-    t = tool.drag(tool.current.cx + 10, 200, keep_aspect=True)
+    t = tool.drag(cx + 10, cy + 120, keep_aspect=True)
     assert t.angle % 15 == pytest.approx(0.0, abs=1e-9)
     m = t.matrix((40, 20))
     centre = apply_matrix(m, [(19.5, 9.5)])[0]
