@@ -5,6 +5,7 @@ The main window and the side panel only talk to this object; it never touches wi
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -57,6 +58,7 @@ class HarmonizeController(QObject):
         self._pending_model: tuple[int, str] | None = None
         self._job: int | None = None
         self._harmonize_after_load = False
+        self._started = 0.0
         self.worker = HarmonizeWorker()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
@@ -131,6 +133,7 @@ class HarmonizeController(QObject):
             self.message.emit("The mask is empty: paint over the object to harmonize (B for the brush).", True)
             return False
         self._job = self.worker.submit(*self.doc.shared_inputs())
+        self._started = time.perf_counter()
         self.busy_changed.emit(True)
         self.progress.emit(0.0, "starting")
         return True
@@ -180,7 +183,10 @@ class HarmonizeController(QObject):
         if not installed:
             self.message.emit("The picture changed while harmonizing; the result was discarded.", False)
         else:
-            self.message.emit(f"Harmonized with {describe_model(self.loaded_model or '')}.", False)
+            seconds = time.perf_counter() - self._started
+            what = describe_model(self.loaded_model or "")
+            what = "the classical method" if what == "Classical" else what
+            self.message.emit(f"Harmonized with {what} in {seconds:.1f} s.", False)
         self.busy_changed.emit(self.busy)
         self.finished.emit(installed)
 

@@ -56,6 +56,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self._build_status()
         menus.build_menus(self)
+        self.toolbar = menus.build_toolbar(self)
         dialog_actions.install(self)
         self.setAcceptDrops(True)
         self._connect()

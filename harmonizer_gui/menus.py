@@ -5,8 +5,13 @@ keys do; only the keys that act while held (Space, Y) and Enter/Esc in transform
 """
 from __future__ import annotations
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QToolBar, QVBoxLayout,
+)
+
+from harmonizer_gui.panels import icon
 
 # Keys handled by the canvas itself (they act while held, or only in a mode).
 CANVAS_KEYS = [
@@ -65,8 +70,8 @@ def build_menus(w) -> None:
     _action(w, m, "Paste as background", lambda: w.paste(foreground=False), ["Ctrl+Shift+V"])
 
     m = bar.addMenu("&Mask")
-    _action(w, m, "Brush", lambda: canvas.set_tool("brush"), ["B"], "Paint the mask")
-    _action(w, m, "Eraser", lambda: canvas.set_tool("eraser"), ["E"], "Erase from the mask")
+    w.brush_action = _action(w, m, "Brush", lambda: canvas.set_tool("brush"), ["B"], "Paint the mask")
+    w.eraser_action = _action(w, m, "Eraser", lambda: canvas.set_tool("eraser"), ["E"], "Erase from the mask")
     _action(w, m, "Swap brush and eraser", canvas.swap_tool, ["X"])
     _action(w, m, "Bigger brush", lambda: canvas.grow_brush(True), ["]"])
     _action(w, m, "Smaller brush", lambda: canvas.grow_brush(False), ["["])
@@ -91,12 +96,13 @@ def build_menus(w) -> None:
                              tip="Original on the left, result on the right; drag the line")
 
     m = bar.addMenu("&Layer")
-    _action(w, m, "Free transform", w.toggle_transform, ["Ctrl+T"], "Move, scale and rotate the foreground")
+    w.transform_action = _action(w, m, "Free transform", w.toggle_transform, ["Ctrl+T"],
+                                 "Move, scale and rotate the foreground")
     _action(w, m, "Flip horizontal", lambda: w.attempt(w.doc.flip, True))
     _action(w, m, "Flip vertical", lambda: w.attempt(w.doc.flip, False))
     _action(w, m, "Opacity…", w.ask_opacity)
     m.addSeparator()
-    _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
+    w.harmonize_action = _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
     _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")
     _action(w, m, "Discard result", w.doc.clear_result)
 
@@ -105,6 +111,37 @@ def build_menus(w) -> None:
     m = bar.addMenu("&Help")
     _action(w, m, "Keyboard shortcuts", lambda: shortcuts_dialog(w).exec(), ["F1"])
     _action(w, m, "About Harmonizer", w.about)
+
+
+def build_toolbar(w) -> QToolBar:
+    """A slim tool strip on the left, as in Krita and Photoshop, reusing the menu actions."""
+    bar = QToolBar("Tools", w)
+    bar.setObjectName("toolStrip")
+    bar.setMovable(False)
+    bar.setIconSize(QSize(22, 22))
+    group = QActionGroup(w)
+    for action, icon_name in ((w.brush_action, "brush"), (w.eraser_action, "eraser")):
+        action.setCheckable(True)
+        action.setIcon(icon(icon_name))
+        group.addAction(action)
+        bar.addAction(action)
+    w.brush_action.setChecked(w.canvas.tool == "brush")
+    w.eraser_action.setChecked(w.canvas.tool == "eraser")
+    w.canvas.tool_changed.connect(lambda tool: (w.brush_action if tool == "brush" else w.eraser_action).setChecked(True))
+    bar.addSeparator()
+    w.transform_action.setIcon(icon("transform"))
+    bar.addAction(w.transform_action)
+    w.split_action.setIcon(icon("split"))
+    bar.addAction(w.split_action)
+    bar.addSeparator()
+    w.harmonize_action.setIcon(icon("harmonize"))
+    bar.addAction(w.harmonize_action)
+    for action in bar.actions():
+        keys = action.shortcut().toString(QKeySequence.NativeText)
+        if keys:
+            action.setToolTip(f"{action.text()}  ({keys})")
+    w.addToolBar(Qt.LeftToolBarArea, bar)
+    return bar
 
 
 def shortcut_rows(w) -> list[tuple[str, str, str]]:
