@@ -29,7 +29,8 @@ class FileCommands:
 
     def _remember(self, path) -> None:
         self.prefs.last_folder = str(Path(path).resolve().parent)
-        self.recent.add(path)
+        if not self.ephemeral:
+            self.recent.add(path)
 
     def _ask_open(self, title: str, filters: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self, title, self._folder(), filters)

@@ -271,4 +271,5 @@ def test_screenshot_renders_the_sample_after_harmonizing(env, qtbot):
     assert app.main(["--screenshot", str(out)]) == 0
     img = Image.open(out)
     assert img.size == app.SCREENSHOT_SIZE
-    assert not settings.autosave_path().exists()
+    # An offscreen picture leaves no trace in the user's session: no autosave, no recent files.
+    assert not settings.autosave_path().exists() and settings.RecentFiles().paths() == []
