@@ -203,7 +203,9 @@ class Document(MaskEditing):
         m = self._cmask[y0:y1, x0:x1]
         if not (m > 0).any():
             return comp
-        return blend(comp, self.result[y0:y1, x0:x1], m, self.strength)
+        # The result is already the harmonizer's feathered blend at strength 1: weighting it by the
+        # soft mask again would fade feathered edges twice, so strength alone interpolates here.
+        return blend(comp, self.result[y0:y1, x0:x1], (m > 0).astype(np.float32), self.strength)
 
     def result_box(self) -> Box | None:
         """Where a result can differ from the composite (None: nowhere, or no picture)."""
