@@ -263,7 +263,7 @@ class HarmonizationDataset(Dataset):
         if self.train:
             rng = np.random.default_rng([self.seed, 1, int(epoch or 0), int(index)])
         else:
-            rng = np.random.default_rng([VAL_SEED, int(_unit_hash(self.entries[index].image.name) * 2**32)])
+            rng = self._val_rng(index)
         for attempt in range(len(self.entries)):
             i = (index + attempt) % len(self.entries)
             try:
@@ -276,8 +276,20 @@ class HarmonizationDataset(Dataset):
             return self._make(item, rng)
         raise HarmonizerError("none of the training images could be read")
 
-    def _make(self, item: Loaded, rng: np.random.Generator):
-        s = self.size
+    def _val_rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([VAL_SEED, int(_unit_hash(self.entries[index].image.name) * 2**32)])
+
+    def native(self, index: int):
+        """Validation sample `index` at its photo's own resolution (the centre square of its short side),
+        with the perturbation __getitem__ gives it: for scoring a full-resolution pipeline on the very
+        composites the trainer validates on. Raises HarmonizerError for an unreadable photo."""
+        assert not self.train, "only validation samples are fixed"
+        entry = self.entries[index]
+        item = load_entry(entry, None, with_object_mask=entry.mask is None and entry.comp is None)
+        return self._make(item, self._val_rng(index), size=min(item.real.shape[:2]))
+
+    def _make(self, item: Loaded, rng: np.random.Generator, size: int | None = None):
+        s = size or self.size
         mask = None if item.mask is None else item.mask.astype(np.float32) / 255.0
         if mask is None and item.comp is None:
             if item.object_mask is not None and rng.random() < 0.5:
@@ -286,7 +298,7 @@ class HarmonizationDataset(Dataset):
                 h, w = item.real.shape[:2]
                 mask = mask_gen.random_mask(h, w, rng)
         layers = [item.real, mask] + ([item.comp] if item.comp is not None else [])
-        layers = self._geometry(layers, rng)
+        layers = self._geometry(layers, rng, s)
         real, mask = layers[0], layers[1]
         if mask.mean() < MIN_FG and item.comp is None:
             mask = mask_gen.random_mask(s, s, rng)  # the crop missed the object: any region will do
@@ -297,8 +309,7 @@ class HarmonizationDataset(Dataset):
             comp, _ = perturb(real, mask, rng, donor=donor, donor_mask=donor_mask)
         return to_tensor(comp), mask_tensor(mask), to_tensor(real)
 
-    def _geometry(self, layers, rng):
-        s = self.size
+    def _geometry(self, layers, rng, s: int):
         h, w = layers[0].shape[:2]
         if not self.train:
             short = s

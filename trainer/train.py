@@ -71,6 +71,7 @@ class TrainConfig:
     l1_region: str = "foreground"
     ndf: int | None = None  # None: 64, capped at 2 * ngf so D never dwarfs a small generator
     amp: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
     val_samples: int = 4
     command: str = ""
 
@@ -204,6 +205,14 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
         ddp.shutdown(info)
 
 
+def prepared_trainer(cfg: TrainConfig, reporter: Reporter | None = None) -> "_Trainer":
+    """A one-process trainer with its data, models and optimizers set up and no step taken: benchmarks
+    call its `train_step(comp, mask, real)`, the very step a run takes."""
+    trainer = _Trainer(cfg, ddp.DistInfo(), reporter or Reporter(), _Stopper())
+    trainer._setup()
+    return trainer
+
+
 class _Trainer:
     def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, reporter: Reporter, stopper: _Stopper):
         self.cfg, self.info, self.rep, self.stopper = cfg, info, reporter, stopper
@@ -249,6 +258,7 @@ class _Trainer:
             cv2.setNumThreads(1)
         self.cuda = device.type == "cuda"
         self.amp = self.cuda and cfg.amp
+        self.fmt = torch.channels_last if self.cuda and cfg.channels_last else torch.contiguous_format
         self.seed_everything(cfg.seed + info.rank)
 
         self.generator = _build_generator(cfg, self.rep, self.ckpt)
@@ -268,7 +278,7 @@ class _Trainer:
         self.gan = cfg.gan != "none" and cfg.gan_weight > 0
         ndf = cfg.ndf or min(64, 2 * cfg.ngf)
         self.discriminator = PatchDiscriminator(ndf) if self.gan else None
-        fmt = torch.channels_last if self.cuda else torch.contiguous_format
+        fmt = self.fmt
         self.generator.to(device, memory_format=fmt).train()
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
         self.opt_d = None
@@ -434,7 +444,7 @@ class _Trainer:
 
     def train_step(self, comp, mask, real) -> dict:
         cfg, dev = self.cfg, self.device
-        fmt = torch.channels_last if self.cuda else torch.contiguous_format
+        fmt = self.fmt
         comp = comp.to(dev, non_blocking=True).contiguous(memory_format=fmt)
         real = real.to(dev, non_blocking=True).contiguous(memory_format=fmt)
         mask = mask.to(dev, non_blocking=True).contiguous(memory_format=fmt)
@@ -478,7 +488,7 @@ class _Trainer:
         if self.info.main and len(self.val_ds):
             metrics, comp_metrics, strips = evaluate(
                 self.generator, self.val_ds, self.device, batch=max(cfg.batch, 4), amp=self.amp,
-                channels_last=self.cuda, samples=cfg.val_samples, with_composite=s.composite is None,
+                channels_last=self.fmt == torch.channels_last, samples=cfg.val_samples, with_composite=s.composite is None,
                 stop=lambda: self.stopper.requested)
             if metrics is not None:
                 s.composite = s.composite or comp_metrics

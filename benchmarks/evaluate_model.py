@@ -1,0 +1,132 @@
+"""Score a model file through the full engine pipeline on the trainer's validation split of a photo folder.
+
+The split and the composites are the trainer's own: trainer.datasets.build_datasets holds out the same
+source photos (obj_src from index.csv when there is one), and every held-out photo gets the same fixed
+perturbation the trainer validates on, here made at the photo's native resolution (the centre square of
+its short side; the whole photo for square ones). Each composite then goes through
+`engine.harmonizer.Harmonizer(model=PATH).harmonize(composite, mask)` (the network at the model's working
+size, its colour transform lifted to full resolution), and is scored against the untouched photo with
+engine.metrics, next to the untouched composite and the classical method. The network's own score at
+its working size (what the trainer's `val` events report) is listed too, for comparison.
+
+    python benchmarks/evaluate_model.py MODEL --data /path/to/photos [--max-images N] [--json]
+
+Give the training run's --val-fraction and --max-images, if it had them, to get its split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.errors import HarmonizerError, MaskError  # noqa: E402
+from engine.harmonizer import Harmonizer  # noqa: E402
+from engine.metrics import MetricAverager, image_metrics  # noqa: E402
+from engine.registry import resolve_model  # noqa: E402
+from trainer.datasets import build_datasets  # noqa: E402
+from trainer.validation import evaluate, to_uint8  # noqa: E402
+
+KEYS = ("mse", "fmse", "psnr")
+
+
+def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_images: int | None = None,
+                   limit: int | None = None, device: str = "cpu", classical: bool = True, log=None) -> dict:
+    """{"rows": {method: {"mse", "fmse", "psnr"}}, ...} on the validation split of `data`."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    path = resolve_model(model)
+    net = Harmonizer(model=str(path), device=device)
+    size = net.working_size
+    # The trainer's datasets at the model's working size: the same split, cache and donors, so the
+    # same perturbation for every held-out photo.
+    _, val, report = build_datasets(data, size, val_fraction, 0, max_images, log=lambda m: None)
+    count = min(len(val), limit) if limit else len(val)
+    if not count:
+        raise HarmonizerError("the validation split is empty; use a larger folder or --val-fraction")
+    methods = {"composite": None, "model": net}
+    if classical:
+        methods["classical"] = Harmonizer(method="classical")
+    scores = {name: MetricAverager() for name in methods}
+    refused = {name: 0 for name in methods}
+    resolutions = set()
+    for i in range(count):
+        comp_t, mask_t, real_t = val.native(i)
+        comp, real = (to_uint8(t[None])[0] for t in (comp_t, real_t))
+        mask = mask_t[0].numpy()
+        resolutions.add(f"{comp.shape[1]}x{comp.shape[0]}")
+        for name, harmonizer in methods.items():
+            out = comp
+            if harmonizer is not None:
+                try:
+                    out = harmonizer.harmonize(comp, mask)
+                except MaskError:  # e.g. a foreground too small for the working size: left as it is
+                    refused[name] += 1
+            scores[name].add(image_metrics(out, real, mask, with_ssim=False))
+        if (i + 1) % 50 == 0:
+            log(f"  {i + 1}/{count} validation images")
+    rows = {name: {k: avg.mean()[k] for k in KEYS} for name, avg in scores.items()}
+    subset = torch.utils.data.Subset(val, range(count))
+    working, _, _ = evaluate(net.net, subset, net.device, batch=8, with_composite=False)
+    rows[f"model @ {size} px (trainer's validation)"] = working
+    return {
+        "model": str(path), "model_name": net.model_name, "working_size": size,
+        "data": [str(d) for d in data], "val_fraction": val_fraction, "max_images": max_images,
+        "val_images": count, "resolution": ", ".join(sorted(resolutions)), "skipped_images": report.skipped,
+        "refused": {k: v for k, v in refused.items() if v}, "device": net.device_name,
+        "rows": rows, "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def print_table(result: dict) -> None:
+    comp = result["rows"]["composite"]["fmse"]
+    print(f"{result['model_name']} ({result['model']}), working size {result['working_size']} px; "
+          f"{result['val_images']} validation images at {result['resolution']} from {', '.join(result['data'])}")
+    print("| method | MSE | fMSE | PSNR (dB) | fMSE vs composite |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, r in result["rows"].items():
+        change = f"{100.0 * (r['fmse'] - comp) / comp:+.1f}%" if comp else "-"
+        print(f"| {name} | {r['mse']:.2f} | {r['fmse']:.2f} | {r['psnr']:.2f} | {change} |")
+    if result["refused"]:
+        print(f"left unchanged (mask too small for the method): {result['refused']}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", help="model file, or the name of an installed model")
+    p.add_argument("--data", action="append", required=True, metavar="DIR", help="photo folder (repeatable)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="the training run's (default 0.1)")
+    p.add_argument("--max-images", type=int, help="the training run's --max-images, if it had one")
+    p.add_argument("--limit", type=int, help="score only the first N validation images (quick checks)")
+    p.add_argument("--device", default="cpu", help="where the network runs (default cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for the network")
+    p.add_argument("--no-classical", dest="classical", action="store_false")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        result = evaluate_model(args.model, args.data, args.val_fraction, args.max_images, args.limit,
+                                args.device, args.classical)
+    except HarmonizerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
