@@ -25,6 +25,11 @@ def atomic_path(path: str | os.PathLike):
         raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         yield Path(tmp)
+        # mkstemp makes owner-only files; an exported picture should get the usual umask permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -221,7 +221,15 @@ def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | No
         img.putalpha(Image.fromarray(alpha.astype(np.uint8), "L"))
     try:
         with atomic_path(path) as tmp:
-            img.save(tmp, format=fmt, **_save_kwargs(fmt, int(quality)))
+            kwargs = _save_kwargs(fmt, int(quality))
+            try:
+                img.save(tmp, format=fmt, **kwargs)
+            except OSError:
+                if not kwargs.pop("optimize", False):
+                    raise
+                # Pillow's optimized-Huffman JPEG path can overflow its buffer on noisy full-chroma
+                # images ("broken data stream"); the plain encoder writes the same pixels.
+                img.save(tmp, format=fmt, **kwargs)
     except ImageWriteError:
         raise
     except OSError as exc:

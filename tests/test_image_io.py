@@ -205,3 +205,23 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_image(path, np.zeros((24, 32, 3), np.uint8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_high_quality_jpeg_of_noisy_content_writes(tmp_path):
+    # Pillow's optimized encoder fails on noise at full chroma; the writer must still produce the file.
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    out = write_image(tmp_path / "noise.jpg", rgb, quality=95)
+    back, _ = read_image(out)
+    assert back.shape == rgb.shape
+
+
+def test_written_files_get_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
