@@ -347,3 +347,34 @@ def test_validation_split_is_by_source_and_fixed(tmp_path, capsys):
         assert events[0]["val_images"] == len(va0)
         comp.append(json.loads((tmp_path / f"r{seed}" / "metrics.jsonl").read_text().splitlines()[0])["comp_fmse"])
     assert comp[0] == comp[1]
+
+
+def test_a_stop_during_validation_is_made_up_on_resume(tmp_path, capsys):
+    """SIGINT arriving just as an epoch's validation starts: the run stops, and the resumed run validates
+    that epoch first instead of leaving a hole in the history."""
+    import os
+    import signal
+
+    from trainer.progress import JsonReporter
+    from trainer.train import TrainConfig, train
+
+    class StopAtEpochEnd(JsonReporter):
+        def step(self, force=False, **info):
+            super().step(force, **info)
+            if info["step"] == 3:  # 6 training images, batch 2: step 3 ends epoch 1
+                os.kill(os.getpid(), signal.SIGINT)
+
+    data = photo_folder(tmp_path / "photos", n=7, corrupt=0)
+    cfg = TrainConfig(data=[str(data)], steps=6, size=32, ngf=4, batch=2, workers=0, threads=1,
+                      run_dir=str(tmp_path / "run"), val_fraction=0.15, val_samples=0)
+    result = train(cfg, StopAtEpochEnd())
+    assert result["stopped"] is True and result["model_path"] is None
+    ckpt = load_checkpoint(result["checkpoint"])
+    assert ckpt["state"]["step"] == 3 and [r["step"] for r in ckpt["state"]["history"]] == [0]
+    capsys.readouterr()
+    rc, events, err = run_cli(capsys, "--resume", result["checkpoint"], "--workers", 0, "--threads", 1)
+    assert rc == 0, err
+    check_protocol(events, resumed=True)
+    vals = [(e["epoch"], e["step"]) for e in events if e["event"] == "val"]
+    assert vals == [(1, 3), (2, 6)]
+    assert [r["epoch"] for r in load_checkpoint(events[-1]["checkpoint"])["state"]["history"]] == [0, 1, 2]

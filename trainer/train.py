@@ -86,6 +86,7 @@ class RunState:
     before: dict | None = None
     composite: dict | None = None
     last_val_step: int = -1
+    pending_val: int | None = None  # the epoch whose validation a stop request cut short
     val_seconds: float = 0.0
 
 
@@ -368,14 +369,17 @@ class _Trainer:
                        device=describe_device(self.device), run_dir=str(self.run_dir))
         if s.before is None:
             self.validate(epoch=0)
+        elif s.pending_val is not None:
+            self.validate(epoch=s.pending_val)
         stopped = self._loop()
+        if not stopped and s.last_val_step != s.step:
+            self.validate(epoch=s.epoch if s.batch_in_epoch else s.epoch - 1)
+            stopped = ddp.broadcast_flag(s.pending_val is not None, info, self.device)
         if stopped:
             path = self.save_checkpoint("last.pt")
             result = {"model_path": None, "checkpoint": str(path), "before": s.before,
                       "after": self._last_metrics(), "stopped": True}
         else:
-            if s.last_val_step != s.step:
-                self.validate(epoch=s.epoch if s.batch_in_epoch else s.epoch - 1)
             path = self.save_checkpoint("last.pt")
             model_path = self.export()
             result = {"model_path": model_path, "checkpoint": str(path), "before": s.before,
@@ -485,6 +489,7 @@ class _Trainer:
     def validate(self, epoch: int) -> None:
         cfg, s = self.cfg, self.state
         t0 = time.monotonic()
+        interrupted = False
         if self.info.main and len(self.val_ds):
             metrics, comp_metrics, strips = evaluate(
                 self.generator, self.val_ds, self.device, batch=max(cfg.batch, 4), amp=self.amp,
@@ -508,7 +513,12 @@ class _Trainer:
                 samples = write_samples(self.run_dir, tag, strips)
                 write_logs(self.run_dir, s.history, title=f"{cfg.norm} ngf {cfg.ngf} @ {cfg.size}")
                 self.rep.val(step=s.step, epoch=epoch, **metrics, samples=samples)
-        s.last_val_step = s.step
+            interrupted = metrics is None
+        if interrupted:  # a stop request cut it short: it is the first thing a resumed run does
+            s.pending_val = epoch
+        else:
+            s.pending_val = None
+            s.last_val_step = s.step
         dt = time.monotonic() - t0
         s.val_seconds = dt if epoch == 0 or not s.val_seconds else max(s.val_seconds, dt)
         s.elapsed_s += dt
