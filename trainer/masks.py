@@ -12,6 +12,7 @@ import numpy as np
 
 MIN_AREA, MAX_AREA = 0.05, 0.6  # fraction of the image a usable foreground covers
 GRABCUT_SIDE = 96
+GRABCUT_RNG_SEED = 12345
 
 
 def _area_threshold(field: np.ndarray, area: float) -> np.ndarray:
@@ -90,6 +91,10 @@ def object_mask(img: np.ndarray) -> np.ndarray | None:
     seed[:border, :] = seed[-border:, :] = cv2.GC_BGD
     seed[:, :border] = seed[:, -border:] = cv2.GC_BGD
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models with k-means++ from OpenCV's per-thread RNG, whose state depends
+    # on whatever that thread ran before: reset it, so a photo always gets the same mask (runs are
+    # reproducible, and a resumed run or a re-scoring sees the masks the original run saw).
+    cv2.setRNGSeed(GRABCUT_RNG_SEED)
     try:
         cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), seed, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
