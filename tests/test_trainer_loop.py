@@ -378,3 +378,17 @@ def test_a_stop_during_validation_is_made_up_on_resume(tmp_path, capsys):
     vals = [(e["epoch"], e["step"]) for e in events if e["event"] == "val"]
     assert vals == [(1, 3), (2, 6)]
     assert [r["epoch"] for r in load_checkpoint(events[-1]["checkpoint"])["state"]["history"]] == [0, 1, 2]
+
+
+def test_max_steps_caps_any_budget(tmp_path, capsys):
+    data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
+    rc, events, err = run_cli(capsys, "--data", data, "--epochs", 5, "--max-steps", 2, "--run-dir", tmp_path / "r", *TINY)
+    assert rc == 0, err
+    check_protocol(events)
+    assert events[0]["total_steps"] == 2 and events[0]["epochs"] == 5
+    assert [e["step"] for e in events if e["event"] == "step"][-1] == 2
+    assert events[-1]["stopped"] is False and read_info(events[-1]["model_path"]).card["steps"] == 2
+    rc, events, err = run_cli(capsys, "--data", data, "--minutes", 5, "--max-steps", 1, "--run-dir", tmp_path / "m", *TINY)
+    assert rc == 0 and read_info(events[-1]["model_path"]).card["steps"] == 1
+    rc, events, err = run_cli(capsys, "--data", data, "--max-steps", 0, "--run-dir", tmp_path / "z", *TINY)
+    assert rc == 1 and "positive" in events[-1]["message"]

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--epochs", type=int, help="train for E epochs (default 10)")
     budget.add_argument("--minutes", type=float, help="train for M minutes of wall time, then validate and export")
     budget.add_argument("--steps", type=int, help="train for S optimizer steps")
+    p.add_argument("--max-steps", type=int, metavar="N",
+                   help="stop after N steps at the latest, whatever the budget (quick trials)")
     p.add_argument("--batch", type=int, default=4, help="images per step and process (default 4)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--out", metavar="NAME", help="register the trained model under NAME in your model folder")

@@ -52,6 +52,7 @@ class TrainConfig:
     epochs: int | None = None
     minutes: float | None = None
     steps: int | None = None
+    max_steps: int | None = None  # a cap on top of any budget (quick trials); not kept by --resume
     batch: int = 4
     device: str = "auto"
     out: str | None = None
@@ -167,7 +168,7 @@ def _check_config(cfg: TrainConfig) -> None:
     budgets = [b for b in (cfg.epochs, cfg.minutes, cfg.steps) if b is not None]
     if len(budgets) > 1:
         raise HarmonizerError("give one budget: --epochs, --minutes or --steps")
-    if any(b <= 0 for b in budgets):
+    if any(b <= 0 for b in budgets) or (cfg.max_steps is not None and cfg.max_steps <= 0):
         raise HarmonizerError("the training budget must be positive")
     if cfg.size is not None and cfg.depth is not None and cfg.size % 2**cfg.depth:
         raise HarmonizerError(f"--size {cfg.size} must be a multiple of {2**cfg.depth} for depth {cfg.depth}")
@@ -333,14 +334,14 @@ class _Trainer:
 
     # -- budget ----------------------------------------------------------------------------------------
     def total_steps(self) -> int | None:
-        if self.cfg.steps:
-            return self.cfg.steps
-        if self.cfg.epochs:
-            return self.cfg.epochs * self.steps_per_epoch
-        return None
+        cfg = self.cfg
+        total = cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
+        return min(total, cfg.max_steps) if total and cfg.max_steps else total
 
     def budget_spent(self) -> bool:
         cfg, s = self.cfg, self.state
+        if cfg.max_steps and s.step >= cfg.max_steps:
+            return True
         if cfg.steps is not None:
             return s.step >= cfg.steps
         if cfg.epochs is not None:
