@@ -95,6 +95,8 @@ def test_tiny_training_runs_to_completion(dialog, qtbot):
 
 
 def test_stop_leaves_a_checkpoint_that_resumes(dialog, qtbot):
+    # A long budget, so the run is still going when Stop arrives; --max-steps only caps it.
+    dialog.epochs_spin.setValue(200)
     dialog.extra_edit.setText(f"{TINY} --max-steps 400")
     with GapMeter() as gaps:
         dialog.start_training()
