@@ -5,7 +5,14 @@ The one entry point most callers need::
     from engine import Harmonizer
     out = Harmonizer(model="default").harmonize(composite_rgb_uint8, mask_float01)
 """
-from engine.errors import (
+import os
+
+# OpenMP threads that spin while they wait make torch many times slower whenever something else shares
+# the cores (a training run beside the editor, the UI thread itself); sleeping costs microseconds per op.
+# Only effective before torch is first imported, which is why it sits here.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from engine.errors import (  # noqa: E402
     CancelledError,
     HarmonizerError,
     ImageReadError,
