@@ -38,18 +38,25 @@ def application() -> QApplication:
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else "harmonizer"])
         app.setApplicationName("Harmonizer")
-        app.setStyle("Fusion")
-        palette = QPalette()
-        for role, color in ((QPalette.Window, "#2b2b2e"), (QPalette.WindowText, "#e4e4e6"), (QPalette.Base, "#1f1f22"),
-                            (QPalette.AlternateBase, "#2f2f33"), (QPalette.Text, "#e4e4e6"), (QPalette.Button, "#3a3a3f"),
-                            (QPalette.ButtonText, "#e4e4e6"), (QPalette.Highlight, "#3d6fb6"),
-                            (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#1f1f22"),
-                            (QPalette.ToolTipText, "#e4e4e6"), (QPalette.PlaceholderText, "#8a8a90")):
-            palette.setColor(role, QColor(color))
-        app.setPalette(palette)
-    if STYLE.is_file() and not app.styleSheet():
+        apply_look(app)
+    elif STYLE.is_file() and not app.styleSheet():
         app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
     return app
+
+
+def apply_look(app: QApplication) -> None:
+    """The editor's dark Fusion look (also used by the docs' dialog screenshots, so they match the app)."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, color in ((QPalette.Window, "#2b2b2e"), (QPalette.WindowText, "#e4e4e6"), (QPalette.Base, "#1f1f22"),
+                        (QPalette.AlternateBase, "#2f2f33"), (QPalette.Text, "#e4e4e6"), (QPalette.Button, "#3a3a3f"),
+                        (QPalette.ButtonText, "#e4e4e6"), (QPalette.Highlight, "#3d6fb6"),
+                        (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#1f1f22"),
+                        (QPalette.ToolTipText, "#e4e4e6"), (QPalette.PlaceholderText, "#8a8a90")):
+        palette.setColor(role, QColor(color))
+    app.setPalette(palette)
+    if STYLE.is_file():
+        app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
 
 
 def sample_paths() -> list[Path]:

@@ -21,7 +21,14 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 def out_dir(tmp_path) -> Path:
-    return DOCS if os.environ.get("HARMONIZER_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    if os.environ.get("HARMONIZER_UPDATE_SCREENSHOTS") == "1":
+        from PySide6.QtWidgets import QApplication
+
+        from harmonizer_gui.app import apply_look
+
+        apply_look(QApplication.instance())  # the docs show the dialogs as the editor shows them
+        return DOCS
+    return tmp_path
 
 
 @pytest.fixture
