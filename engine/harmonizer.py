@@ -160,6 +160,8 @@ class Harmonizer:
         lift = LocalAffine.fit(comp_low / np.float32(255), out_low / np.float32(255), mask_low)
         bx0, by0, bx1, by1 = mask_box(mask_crop)
         region = lift.apply(comp_crop[by0:by1, bx0:bx1], comp_crop.shape[:2], (bx0, by0, bx1, by1))
+        # Clipped before blending, so any strength interpolates towards the picture full strength shows.
+        np.clip(region, 0, 255, out=region)
         return (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), region
 
     @torch.inference_mode()

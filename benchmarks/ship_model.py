@@ -1,0 +1,97 @@
+"""Package a trained model as a bundled one: its full-resolution evaluation goes into the model card.
+
+    python benchmarks/evaluate_model.py RUN/model.safetensors --data ../shared/data/photos --json > eval.json
+    python benchmarks/ship_model.py RUN/model.safetensors --eval eval.json --name default
+
+Writes resources/models/NAME.safetensors (the card inside, next to the weights) and NAME.md, the same
+card for people. The trainer's own card fields (data, command, steps, wall time, hardware, validation at
+the working size) are kept; what is added is the score through the shipped pipeline at the photos' own
+resolution, next to the untouched composite and the classical method on the same split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.atomic import atomic_write_bytes  # noqa: E402
+from engine.model_file import load_model, save_model  # noqa: E402
+from engine.registry import bundled_models_dir, validate_name  # noqa: E402
+
+
+def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
+    cfg = info.config
+    ev = card.get("evaluation", {})
+    rows = ev.get("rows", {})
+    comp = rows.get("composite", {}).get("fmse")
+    lines = [
+        f"# Model card: `{name}`",
+        "",
+        f"RainNet generator, decoder normalization `{cfg['norm']}`, ngf {cfg['ngf']}, depth {cfg['depth']}, "
+        f"working size {cfg.get('size', 256)} px; {card.get('parameters', 0):,} parameters, {size_mb:.1f} MB (fp16 safetensors).",
+        "",
+        "## Training",
+        f"- Data: {', '.join(card.get('data_label', card.get('data', [])))} "
+        f"({card.get('train_images')} training / {card.get('val_images')} validation photos, split by source photo)",
+        f"- Command: `{card.get('command_label', card.get('command', ''))}`",
+        f"- Steps: {card.get('steps')} at batch {card.get('batch')} ({card.get('epochs')} epochs); "
+        f"wall time {card.get('wall_time_s', 0) / 60:.0f} min on {card.get('hardware')}",
+        f"- Losses: {json.dumps(card.get('losses', {}))}; seed {card.get('seed')}",
+    ]
+    if card.get("history_note"):
+        lines.append(f"- {card['history_note']}")
+    if rows:
+        lines += [
+            "",
+            "## Validation",
+            f"{ev.get('val_images')} held-out photos at {ev.get('resolution')}, each with the trainer's fixed "
+            "synthetic composite; scored through the shipped pipeline (network at the working size, colour "
+            "transform lifted to full resolution) with `engine.metrics`.",
+            "",
+            "| method | MSE | fMSE | PSNR (dB) | fMSE vs composite |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for method, r in rows.items():
+            if r is None:
+                continue
+            change = f"{100.0 * (r['fmse'] - comp) / comp:+.1f}%" if comp else "-"
+            lines.append(f"| {method} | {r['mse']:.1f} | {r['fmse']:.1f} | {r['psnr']:.2f} | {change} |")
+        lines += ["", "Reproduce: `python benchmarks/evaluate_model.py resources/models/"
+                  f"{name}.safetensors --data ../shared/data/photos`"]
+    if card.get("notes"):
+        lines += ["", "## Notes", *[f"- {n}" for n in card["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path)
+    p.add_argument("--eval", type=Path, required=True, help="evaluate_model.py --json output")
+    p.add_argument("--name", default="default")
+    p.add_argument("--data-label", default="../shared/data/photos",
+                   help="how the card names the training data (not a path on the trainer's machine)")
+    p.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
+    p.add_argument("--out-dir", type=Path, default=bundled_models_dir())
+    args = p.parse_args(argv)
+    name = args.name if args.name == "default" else validate_name(args.name)
+    model, info = load_model(args.model)
+    evaluation = json.loads(args.eval.read_text())
+    card = dict(info.card)
+    card.pop("parameters", None)  # recounted by save_model
+    card.update(name=name, evaluation=evaluation, data_label=[args.data_label], notes=args.note)
+    card["command_label"] = card.get("command", "").replace(str(Path(card.get("data", [""])[0])), args.data_label)
+    out = args.out_dir / f"{name}.safetensors"
+    save_model(out, model, {"size": info.working_size}, card)
+    size_mb = out.stat().st_size / 1e6
+    _, shipped = load_model(out)
+    atomic_write_bytes(args.out_dir / f"{name}.md", card_markdown(name, shipped, shipped.card, size_mb).encode())
+    print(f"wrote {out} ({size_mb:.1f} MB) and {args.out_dir / (name + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
