@@ -17,8 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.atomic import atomic_write_bytes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 NORMS = ("instance", "adain", "rain", "spade")
+FINDINGS = "## Findings"
 
 
 def train_args(args, norm: str, run_dir: Path) -> list[str]:
@@ -94,9 +99,10 @@ def report(args) -> None:
         lines.append(f"| {n} | {r['mse']:.1f} | {r['fmse']:.1f} | {r['psnr']:.2f} |")
     out_md = args.docs / "normalization_study.md"
     body = "\n".join(lines) + "\n"
-    if args.findings and args.findings.is_file():
-        body += "\n" + args.findings.read_text()
-    out_md.write_text(body)
+    # The discussion is written by hand under "## Findings"; regenerating the tables keeps it.
+    if out_md.is_file() and FINDINGS in out_md.read_text():
+        body += "\n" + FINDINGS + out_md.read_text().split(FINDINGS, 1)[1]
+    atomic_write_bytes(out_md, body.encode("utf-8"))
     plot(histories, args.docs / "normalization_study.png", comp)
     print(f"wrote {out_md} and {args.docs / 'normalization_study.png'}")
 
@@ -109,6 +115,9 @@ def plot(histories: dict, path: Path, comp: dict) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for n, h in histories.items():
+        # Epoch 0 (untrained, zero-initialised affines) is in the table; drawn, it would flatten the
+        # differences that matter into one line.
+        h = [r for r in h if r["epoch"] > 0]
         xs = [r["epoch"] for r in h]
         axes[0].plot(xs, [r["mse"] for r in h], "o-", label=n)
         axes[1].plot(xs, [r["psnr"] for r in h], "o-", label=n)
@@ -136,8 +145,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--norms", default=",".join(NORMS))
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--findings", type=Path, help="a markdown file appended to the report (the discussion)")
-    p.add_argument("--minutes-note", type=float, default=12)
+    p.add_argument("--minutes-note", type=float, default=15)
     args = p.parse_args()
     args.data_label = "../shared/data/photos" if args.data.resolve() == (ROOT.parent / "shared/data/photos").resolve() else str(args.data)
     args.runs.mkdir(parents=True, exist_ok=True)
