@@ -197,6 +197,16 @@ def cmd_eval(args) -> int:
     return 0 if result["overall"]["count"] else 1
 
 
+def _card_fmse(card: dict):
+    """The validation fMSE a model card reports: the full-pipeline score when the card has one (bundled
+    models), else the trainer's own after-training validation."""
+    rows = (card.get("evaluation") or {}).get("rows") or {}
+    if isinstance(rows.get("model"), dict):
+        return rows["model"].get("fmse")
+    val = card.get("validation") or {}
+    return (val.get("after") or {}).get("fmse", val.get("fmse"))
+
+
 def cmd_models(args) -> int:
     from engine.registry import bundled_models_dir, list_models, user_models_dir
 
@@ -209,7 +219,7 @@ def cmd_models(args) -> int:
     rows = [("name", "norm", "ngf", "size", "params", "val fMSE", "path")]
     for m in models:
         params = m.parameters
-        fmse = (m.card.get("validation") or m.card.get("val") or {}).get("fmse", m.card.get("val_fmse"))
+        fmse = _card_fmse(m.card)
         rows.append((
             m.name + ("" if m.bundled else " *"),
             str(m.config.get("norm", "?")),

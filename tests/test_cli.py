@@ -404,3 +404,16 @@ def test_gui_without_pyside6_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setattr(importlib, "import_module", no_pyside)
     code, _, err = run(capsys, "gui")
     assert code == 1 and error_lines(err) == ["error: the editor needs PySide6: pip install 'harmonizer[gui]'"]
+
+
+def test_models_shows_the_cards_validation_fmse(tmp_path, capsys, isolated_models):
+    net = RainNet(ngf=4)
+    # A trainer-exported card (validation after training) and a shipped one (full-pipeline evaluation).
+    save_model(isolated_models / "trained.safetensors", net, {"size": 256},
+               {"validation": {"before": {"fmse": 900.0}, "after": {"fmse": 321.5}}})
+    save_model(isolated_models / "shipped.safetensors", net, {"size": 256},
+               {"validation": {"after": {"fmse": 999.0}},
+                "evaluation": {"rows": {"composite": {"fmse": 1500.0}, "model": {"fmse": 654.3}}}})
+    code, out, _ = run(capsys, "models")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+    assert code == 0 and "654.3" in rows["shipped"] and "321.5" in rows["trained"]
