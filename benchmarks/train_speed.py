@@ -13,20 +13,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# As `harmonizer train` does (trainer/cli.py), before torch loads OpenMP.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import engine  # noqa: E402,F401  (first: it sets passive OpenMP waiting before torch loads, as the trainer gets)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.rainnet import count_parameters  # noqa: E402
 from trainer.progress import SilentReporter  # noqa: E402

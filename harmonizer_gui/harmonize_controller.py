@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.registry import DEFAULT_NAME, bundled_models_dir, list_models
+from engine.registry import DEFAULT_NAME, list_models
 from harmonizer_gui.document import CLASSICAL, Document
 from harmonizer_gui.worker import HarmonizeWorker
 
@@ -20,17 +20,13 @@ LIVE_DELAY_MS = 350  # after the last stroke or move, long enough not to start a
 def model_choices() -> list[tuple[str, str]]:
     """(label, value) for the model picker: the bundled default when installed, every model found,
     and the classical method, which needs no weights."""
-    choices = []
-    default = bundled_models_dir() / f"{DEFAULT_NAME}.safetensors"
-    if default.is_file():
-        choices.append(("Default model", DEFAULT_NAME))
+    defaults, others = [], []
     for info in list_models():
         if info.bundled and info.name == DEFAULT_NAME:
-            continue
-        label = info.name if not info.bundled else f"{info.name} (bundled)"
-        choices.append((label, str(info.path)))
-    choices.append(("Classical (no model)", CLASSICAL))
-    return choices
+            defaults.append(("Default model", DEFAULT_NAME))
+        else:
+            others.append((info.name if not info.bundled else f"{info.name} (bundled)", str(info.path)))
+    return defaults + others + [("Classical (no model)", CLASSICAL)]
 
 
 def describe_model(value: str) -> str:

@@ -26,7 +26,6 @@ def env(tmp_path, monkeypatch):
     empty = tmp_path / "bundled"
     empty.mkdir()
     monkeypatch.setattr("engine.registry.bundled_models_dir", lambda: empty)
-    monkeypatch.setattr("harmonizer_gui.harmonize_controller.bundled_models_dir", lambda: empty)
     return tmp_path
 
 

@@ -6,7 +6,6 @@ printed as one line to stderr (and, with --progress json, as an `error` event on
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 
@@ -77,10 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    # OpenMP threads that spin while they wait for work are ruinous on shared cores (the loader workers,
-    # the editor, anything else running): 2 threads on 2 busy cores ran ~9x slower than with passive
-    # waiting. Only effective before torch is imported, i.e. when the trainer is its own process.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Passive OpenMP waiting (2 threads on 2 busy cores ran ~9x slower spinning) is set by `import engine`
+    # above, before torch loads.
     from trainer.train import TrainConfig, train  # torch import after --help is answered
     from trainer import distributed
 
