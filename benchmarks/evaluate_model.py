@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,15 +36,16 @@ KEYS = ("mse", "fmse", "psnr")
 
 
 def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_images: int | None = None,
-                   limit: int | None = None, device: str = "cpu", classical: bool = True, log=None) -> dict:
+                   limit: int | None = None, device: str = "cpu", classical: bool = True, log=None,
+                   working_size: int | None = None) -> dict:
     """{"rows": {method: {"mse", "fmse", "psnr"}}, ...} on the validation split of `data`."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.monotonic()
     path = resolve_model(model)
-    net = Harmonizer(model=str(path), device=device)
-    size = net.working_size
-    # The trainer's datasets at the model's working size: the same split, cache and donors, so the
-    # same perturbation for every held-out photo.
+    net = Harmonizer(model=str(path), device=device, working_size=working_size)
+    size = net.info.train_size
+    # The trainer's datasets at the model's training size: the same split, cache and donors, so the
+    # same perturbation for every held-out photo, and its validation score for comparison.
     _, val, report = build_datasets(data, size, val_fraction, 0, max_images, log=lambda m: None)
     count = min(len(val), limit) if limit else len(val)
     if not count:
@@ -76,7 +76,7 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
     working, _, _ = evaluate(net.net, subset, net.device, batch=8, with_composite=False)
     rows[f"model @ {size} px (trainer's validation)"] = working
     return {
-        "model": str(path), "model_name": net.model_name, "working_size": size,
+        "model": str(path), "model_name": net.model_name, "working_size": net.working_size, "train_size": size,
         "data": [str(d) for d in data], "val_fraction": val_fraction, "max_images": max_images,
         "val_images": count, "resolution": ", ".join(sorted(resolutions)), "skipped_images": report.skipped,
         "refused": {k: v for k, v in refused.items() if v}, "device": net.device_name,
@@ -86,7 +86,8 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
 
 def print_table(result: dict) -> None:
     comp = result["rows"]["composite"]["fmse"]
-    print(f"{result['model_name']} ({result['model']}), working size {result['working_size']} px; "
+    print(f"{result['model_name']} ({result['model']}), working size {result['working_size']} px "
+          f"(trained at {result.get('train_size', result['working_size'])} px); "
           f"{result['val_images']} validation images at {result['resolution']} from {', '.join(result['data'])}")
     print("| method | MSE | fMSE | PSNR (dB) | fMSE vs composite |")
     print("| --- | --- | --- | --- | --- |")
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, help="the training run's --max-images, if it had one")
     p.add_argument("--limit", type=int, help="score only the first N validation images (quick checks)")
     p.add_argument("--device", default="cpu", help="where the network runs (default cpu)")
+    p.add_argument("--working-size", type=int, metavar="PX",
+                   help="run the network at this size instead of the model file's (e.g. to choose it)")
     p.add_argument("--threads", type=int, help="CPU threads for the network")
     p.add_argument("--no-classical", dest="classical", action="store_false")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -117,7 +120,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     try:
         result = evaluate_model(args.model, args.data, args.val_fraction, args.max_images, args.limit,
-                                args.device, args.classical)
+                                args.device, args.classical, working_size=args.working_size)
     except HarmonizerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -32,7 +32,8 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
         f"# Model card: `{name}`",
         "",
         f"RainNet generator, decoder normalization `{cfg['norm']}`, ngf {cfg['ngf']}, depth {cfg['depth']}, "
-        f"working size {cfg.get('size', 256)} px; {card.get('parameters', 0):,} parameters, {size_mb:.1f} MB (fp16 safetensors).",
+        f"working size {info.working_size} px (trained at {info.train_size} px); {card.get('parameters', 0):,} "
+        f"parameters, {size_mb:.1f} MB (fp16 safetensors).",
         "",
         "## Training",
         f"- Data: {', '.join(card.get('data_label', card.get('data', [])))} "
@@ -75,17 +76,24 @@ def main(argv=None) -> int:
     p.add_argument("--data-label", default="../shared/data/photos",
                    help="how the card names the training data (not a path on the trainer's machine)")
     p.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
+    p.add_argument("--working-size", type=int, metavar="PX",
+                   help="the size the shipped model runs at (default: the model file's); the --eval "
+                        "result must have been measured at it")
     p.add_argument("--out-dir", type=Path, default=bundled_models_dir())
     args = p.parse_args(argv)
     name = args.name if args.name == "default" else validate_name(args.name)
     model, info = load_model(args.model)
     evaluation = json.loads(args.eval.read_text())
+    working_size = args.working_size or info.working_size
+    if evaluation.get("working_size") != working_size:
+        sys.exit(f"error: {args.eval} was measured at working size {evaluation.get('working_size')}, "
+                 f"not {working_size}; run evaluate_model.py with --working-size {working_size}")
     card = dict(info.card)
     card.pop("parameters", None)  # recounted by save_model
     card.update(name=name, evaluation=evaluation, data_label=[args.data_label], notes=args.note)
     card["command_label"] = card.get("command", "").replace(str(Path(card.get("data", [""])[0])), args.data_label)
     out = args.out_dir / f"{name}.safetensors"
-    save_model(out, model, {"size": info.working_size}, card)
+    save_model(out, model, {"size": working_size, "train_size": info.train_size}, card)
     size_mb = out.stat().st_size / 1e6
     _, shipped = load_model(out)
     atomic_write_bytes(args.out_dir / f"{name}.md", card_markdown(name, shipped, shipped.card, size_mb).encode())

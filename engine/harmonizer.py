@@ -77,7 +77,9 @@ class Harmonizer:
     >>> out = h.harmonize(composite, mask)          # doctest: +SKIP
     """
 
-    def __init__(self, model: str = "default", method: str = "rain", device: str = "auto"):
+    def __init__(self, model: str = "default", method: str = "rain", device: str = "auto",
+                 working_size: int | None = None):
+        """`working_size` overrides the size the model file says the network runs at (evaluations)."""
         if method not in METHODS:
             raise HarmonizerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.method = method
@@ -90,6 +92,11 @@ class Harmonizer:
             return
         self.device = pick_device(device)
         self.net, self.info = load_model(resolve_model(model), "cpu")
+        if working_size is not None:
+            if working_size < self.net.multiple or working_size % self.net.multiple:
+                raise HarmonizerError(f"the working size must be a multiple of {self.net.multiple} for this model")
+            self.info.config["train_size"] = self.info.train_size
+            self.info.config["size"] = working_size
         self.model_name = self.info.name
         self._to(self.device)
 

@@ -30,7 +30,14 @@ class ModelInfo:
 
     @property
     def working_size(self) -> int:
+        """The size the network runs at when harmonizing."""
         return int(self.config.get("size", 256))
+
+    @property
+    def train_size(self) -> int:
+        """The size it was trained at. A model may run larger than it trained: the default model, trained
+        at 128 px, scores better at 256 (more of the object's detail reaches the network)."""
+        return int(self.config.get("train_size", self.working_size))
 
     @property
     def parameters(self) -> int | None:

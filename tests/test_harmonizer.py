@@ -124,6 +124,21 @@ def test_network_sees_a_crop_at_working_size(tiny_model, monkeypatch):
     assert shapes == [(64, 64, 3)]
 
 
+def test_a_model_can_run_larger_than_it_was_trained(tiny_model, monkeypatch):
+    """The file's working size (or an evaluation's override) sets the network's input; the training size
+    stays on record, for fine-tuning."""
+    comp, mask = scene(300, 500)
+    h = Harmonizer(model=str(tiny_model), device="cpu", working_size=128)
+    shapes = []
+    real = h.predict
+    monkeypatch.setattr(h, "predict", lambda c, m: shapes.append(c.shape) or real(c, m))
+    out = h.harmonize(comp, mask)
+    assert shapes == [(128, 128, 3)] and out.shape == comp.shape
+    assert h.working_size == 128 and h.info.train_size == 64
+    with pytest.raises(HarmonizerError, match="multiple of 32"):
+        Harmonizer(model=str(tiny_model), device="cpu", working_size=100)
+
+
 def test_feathered_mask_blends_in_the_full_resolution_path(tiny_model):
     comp, mask = scene()
     hard = Harmonizer(model=str(tiny_model), device="cpu").harmonize(comp, mask)

@@ -1,4 +1,5 @@
 """The trainer's benchmark scripts: the training step they time, the split and composites they score on."""
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -7,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.model_file import read_info
 from test_trainer_loop import TINY, photo_folder, run_cli
 from trainer.datasets import build_datasets
 from trainer.validation import to_uint8
@@ -14,6 +16,7 @@ from trainer.validation import to_uint8
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import evaluate_model  # noqa: E402
 import finetune_cpu  # noqa: E402
+import ship_model  # noqa: E402
 import train_speed  # noqa: E402
 
 
@@ -77,3 +80,24 @@ def test_finetune_domain_folder_keeps_the_split(tmp_path):
     # A held-out source photo stays held out in the domain's folder: no validation photo leaks into training.
     held_out_cars = {x for x in names(val_all) if int(x[3:6]) % 3 == 0}
     assert held_out_cars and names(val_car) >= held_out_cars
+
+
+def test_a_model_ships_at_the_working_size_it_was_scored_at(tmp_path, capsys):
+    data = photo_folder(tmp_path / "photos", n=12, corrupt=0)
+    rc, events, err = run_cli(capsys, "--data", data, "--steps", 2, "--val-fraction", 0.3,
+                              "--run-dir", tmp_path / "run", *TINY)
+    assert rc == 0, err
+    model = events[-1]["model_path"]
+    result = evaluate_model.evaluate_model(model, [str(data)], val_fraction=0.3, log=lambda m: None,
+                                           working_size=64, classical=False)
+    assert result["working_size"] == 64 and result["train_size"] == 32
+    assert set(result["rows"]) == {"composite", "model", "model @ 32 px (trainer's validation)"}
+    scored = tmp_path / "eval.json"
+    scored.write_text(json.dumps(result))
+    ship = ["--eval", str(scored), "--name", "mine", "--out-dir", str(tmp_path / "ship")]
+    with pytest.raises(SystemExit, match="working size 64, not 32"):  # the card must not claim another size
+        ship_model.main([model, *ship])
+    assert ship_model.main([model, *ship, "--working-size", "64"]) == 0
+    info = read_info(tmp_path / "ship" / "mine.safetensors")
+    assert info.working_size == 64 and info.train_size == 32 and info.card["evaluation"]["working_size"] == 64
+    assert "working size 64 px (trained at 32 px)" in (tmp_path / "ship" / "mine.md").read_text()

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.model_file import load_model, read_info
+from engine.model_file import load_model, read_info, save_model
 from trainer import cli
 from trainer.checkpoint import load_checkpoint
 
@@ -198,6 +198,16 @@ def test_init_fine_tunes_from_a_model_file_and_refuses_other_widths(tmp_path, ca
     changed = [k for k, v in tuned.state_dict().items() if v.is_floating_point()
                and not torch.equal(v, base_model.state_dict()[k])]
     assert changed  # it trained
+    assert info.train_size == 32
+
+    # A base that runs larger than it trained (as the default model does) is fine-tuned at its training
+    # size, and the result runs where the base ran.
+    save_model(tmp_path / "runs-big.safetensors", base_model, {"size": 64, "train_size": 32}, {})
+    rc, events, err = run_cli(capsys, "--data", data, "--init", tmp_path / "runs-big.safetensors", "--steps", 1,
+                              "--run-dir", tmp_path / "ft-big", *[a for a in tiny_no_ngf if a not in ("--size", "32")])
+    assert rc == 0, err
+    big = read_info(events[-1]["model_path"])
+    assert big.working_size == 64 and big.train_size == 32
 
     rc, events, err = run_cli(capsys, "--data", data, "--init", base, "--ngf", 8, "--steps", 1,
                               "--run-dir", tmp_path / "bad", *tiny_no_ngf)
@@ -392,3 +402,30 @@ def test_max_steps_caps_any_budget(tmp_path, capsys):
     assert rc == 0 and read_info(events[-1]["model_path"]).card["steps"] == 1
     rc, events, err = run_cli(capsys, "--data", data, "--max-steps", 0, "--run-dir", tmp_path / "z", *TINY)
     assert rc == 1 and "positive" in events[-1]["message"]
+
+
+def test_lr_decay_falls_to_zero_over_the_budgets_end_and_resumes_exactly(tmp_path, capsys):
+    """--lr-decay 0.5 over 8 steps: full rate for steps 1-4, then linearly down (the 8th step at a quarter).
+    A run stopped halfway and resumed without the option keeps its checkpoint's decay, and ends exactly as
+    the uninterrupted run."""
+    data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
+    common = ["--data", data, *TINY, "--checkpoint-every", 0]
+    rc, events, err = run_cli(capsys, *common, "--steps", 8, "--lr-decay", 0.5, "--run-dir", tmp_path / "a")
+    assert rc == 0, err
+    rates = [e["lr"] for e in events if e["event"] == "step"]
+    assert rates[0] == pytest.approx(2e-4) and rates == sorted(rates, reverse=True)
+    a = load_checkpoint(tmp_path / "a/checkpoints/last.pt")
+    assert a["opt_g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.25)
+    assert a["opt_d"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.25)
+    assert read_info(events[-1]["model_path"]).card["lr_decay"] == 0.5
+
+    rc, _, err = run_cli(capsys, *common, "--steps", 8, "--max-steps", 4, "--lr-decay", 0.5, "--run-dir", tmp_path / "b")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "--resume", tmp_path / "b/checkpoints/last.pt", "--steps", 8, "--workers", 0, "--threads", 1)
+    assert rc == 0, err
+    b = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+    for k in a["generator"]:
+        assert torch.equal(a["generator"][k], b["generator"][k]), k
+
+    rc, events, err = run_cli(capsys, *common, "--steps", 2, "--lr-decay", 1.5, "--run-dir", tmp_path / "z")
+    assert rc == 1 and "--lr-decay" in events[-1]["message"]

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=500, metavar="N",
                    help="save a checkpoint every N steps (and every 10 minutes, and at the end)")
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr-decay", type=float, metavar="SHARE",
+                   help="let the learning rate fall linearly to zero over this last share of the budget "
+                        "(e.g. 0.5; default 0 = constant; with --resume, the checkpoint's unless given)")
     p.add_argument("--workers", type=int, help="data loader processes (default min(2, cores); 0 = in-process)")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--gan", choices=["hinge", "lsgan", "none"], default="hinge", help="adversarial loss (default hinge)")

@@ -1,4 +1,7 @@
-"""The training loop: RainNet generator, PatchGAN discriminator, budgets, checkpoints, resume, DDP, export."""
+"""The training loop: RainNet generator, PatchGAN discriminator, budgets, checkpoints, resume, DDP, export.
+
+Settings and their checks live in trainer.config, the stop request in trainer.stopper.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,11 +9,8 @@ import math
 import os
 import platform
 import random
-import signal
 import socket
-import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,98 +22,22 @@ from torch.utils.data import DataLoader
 
 from engine.devices import describe_device, pick_device
 from engine.errors import HarmonizerError
-from engine.model_file import load_model, save_model
-from engine.rainnet import RainNet
-from engine.registry import DEFAULT_NAME, register_model, resolve_model, user_data_root, validate_name
+from engine.model_file import save_model
+from engine.registry import register_model, user_data_root
 from trainer import distributed as ddp
 from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trainer.config import RUN_KEYS, RunState, TrainConfig, build_generator, check_config
 from trainer.datasets import EpochSampler, build_datasets
 from trainer.discriminator import PatchDiscriminator
 from trainer.losses import d_loss, g_adv_loss, l1_loss
 from trainer.progress import Reporter, make_reporter
 from trainer.runlog import write_logs, write_samples
+from trainer.stopper import Stopper, ignore_stop_signals
 from trainer.validation import evaluate
 
+__all__ = ["TrainConfig", "train", "prepared_trainer"]
+
 CHECKPOINT_EVERY_S = 600  # besides every N steps: a long CPU run never loses more than this
-# What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
-# command line): changing any of these midway would not be the same training run any more.
-RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
-            "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init")
-
-
-@dataclass
-class TrainConfig:
-    data: list[str] = field(default_factory=list)
-    init: str | None = None
-    norm: str | None = None  # None: "rain", or the --init model's
-    ngf: int | None = None  # None: 32, or the --init model's
-    depth: int | None = None  # None: 8, or less when the working size needs it
-    size: int | None = None  # None: 256, or the --init model's working size
-    epochs: int | None = None
-    minutes: float | None = None
-    steps: int | None = None
-    max_steps: int | None = None  # a cap on top of any budget (quick trials); not kept by --resume
-    batch: int = 4
-    device: str = "auto"
-    out: str | None = None
-    resume: str | None = None
-    progress: str = "tqdm"
-    run_dir: str | None = None
-    seed: int = 0
-    val_fraction: float = 0.1
-    checkpoint_every: int = 500
-    lr: float = 2e-4
-    workers: int | None = None
-    threads: int | None = None
-    max_images: int | None = None
-    gan: str = "hinge"  # "hinge", "lsgan" or "none"
-    gan_weight: float = 1.0
-    l1_weight: float = 100.0
-    l1_region: str = "foreground"
-    ndf: int | None = None  # None: 64, capped at 2 * ngf so D never dwarfs a small generator
-    amp: bool = True  # CUDA only
-    channels_last: bool = True  # CUDA only
-    val_samples: int = 4
-    command: str = ""
-
-
-@dataclass
-class RunState:
-    step: int = 0
-    epoch: int = 1  # the epoch in progress (1-based; 0 is "before training")
-    batch_in_epoch: int = 0
-    elapsed_s: float = 0.0  # training wall time over all sessions of this run
-    history: list = field(default_factory=list)
-    before: dict | None = None
-    composite: dict | None = None
-    last_val_step: int = -1
-    pending_val: int | None = None  # the epoch whose validation a stop request cut short
-    val_seconds: float = 0.0
-
-
-class _Stopper:
-    """SIGINT/SIGTERM ask for a checkpoint and a clean exit; a second SIGINT aborts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = {}
-
-    def install(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. called from a test thread): no signals
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _cpu_count() -> int:
@@ -127,65 +51,7 @@ def _worker_init(_):
     # Each loader worker synthesizes one sample at a time: its own thread pool would only fight the
     # training process for the same cores. (OpenCV's pool is sized in the parent, see _setup.)
     torch.set_num_threads(1)
-    # Ctrl+C reaches the whole process group (and `kill` of the group every member): a worker that
-    # died of it would turn a clean stop into a crash. The main process stops the workers itself.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-
-
-def _default_depth(size: int) -> int:
-    depth = 8
-    while depth > 2 and size % 2**depth:
-        depth -= 1
-    return depth
-
-
-def _build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | None):
-    """The generator and its architecture config; --init supplies both architecture and weights."""
-    if cfg.init and init_state is None:
-        model, info = load_model(resolve_model(cfg.init), "cpu")
-        arch = dict(model.config)
-        for key in ("ngf", "depth", "norm"):
-            wanted = getattr(cfg, key)
-            if wanted is not None and wanted != arch[key]:
-                raise HarmonizerError(
-                    f"--{key} {wanted} conflicts with the --init model ({arch[key]}); leave it out when fine-tuning"
-                )
-        cfg.ngf, cfg.depth, cfg.norm = arch["ngf"], arch["depth"], arch["norm"]
-        cfg.size = cfg.size or info.working_size
-        reporter.note(f"fine-tuning {info.path.name} (ngf {cfg.ngf}, depth {cfg.depth}, norm {cfg.norm})")
-        return model.train()
-    cfg.norm = cfg.norm or "rain"
-    cfg.ngf = cfg.ngf or 32
-    cfg.size = cfg.size or 256
-    cfg.depth = cfg.depth or _default_depth(cfg.size)
-    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm)
-
-
-def _check_config(cfg: TrainConfig) -> None:
-    if not cfg.data:
-        raise HarmonizerError("no training data: give at least one --data folder")
-    budgets = [b for b in (cfg.epochs, cfg.minutes, cfg.steps) if b is not None]
-    if len(budgets) > 1:
-        raise HarmonizerError("give one budget: --epochs, --minutes or --steps")
-    if any(b <= 0 for b in budgets) or (cfg.max_steps is not None and cfg.max_steps <= 0):
-        raise HarmonizerError("the training budget must be positive")
-    if cfg.size is not None and cfg.depth is not None and cfg.size % 2**cfg.depth:
-        raise HarmonizerError(f"--size {cfg.size} must be a multiple of {2**cfg.depth} for depth {cfg.depth}")
-    if cfg.depth is not None and not 2 <= cfg.depth <= 9:
-        raise HarmonizerError("--depth must be between 2 and 9")
-    if cfg.size is not None and cfg.size < 16:
-        raise HarmonizerError("--size must be at least 16")
-    if cfg.batch < 1:
-        raise HarmonizerError("--batch must be at least 1")
-    if not 0 <= cfg.val_fraction < 1:
-        raise HarmonizerError("--val-fraction must be in [0, 1)")
-    if cfg.gan not in ("hinge", "lsgan", "none"):
-        raise HarmonizerError(f"unknown GAN loss {cfg.gan!r}; use hinge, lsgan or none")
-    if cfg.out is not None:  # refused now rather than after the whole run
-        cfg.out = validate_name(cfg.out)
-        if cfg.out == DEFAULT_NAME:
-            raise HarmonizerError("'default' is the bundled model's name; choose another --out name")
+    ignore_stop_signals()
 
 
 def _run_dir(cfg: TrainConfig) -> Path:
@@ -199,7 +65,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
     """Run (or resume) a training run; returns the `done` event's fields. Raises HarmonizerError."""
     info = ddp.from_env()
     reporter = reporter or make_reporter(cfg.progress, info.rank)
-    stopper = _Stopper().install()
+    stopper = Stopper().install()
     try:
         return _Trainer(cfg, info, reporter, stopper).run()
     finally:
@@ -210,13 +76,13 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
 def prepared_trainer(cfg: TrainConfig, reporter: Reporter | None = None) -> "_Trainer":
     """A one-process trainer with its data, models and optimizers set up and no step taken: benchmarks
     call its `train_step(comp, mask, real)`, the very step a run takes."""
-    trainer = _Trainer(cfg, ddp.DistInfo(), reporter or Reporter(), _Stopper())
+    trainer = _Trainer(cfg, ddp.DistInfo(), reporter or Reporter(), Stopper())
     trainer._setup()
     return trainer
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, reporter: Reporter, stopper: _Stopper):
+    def __init__(self, cfg: TrainConfig, info: ddp.DistInfo, reporter: Reporter, stopper: Stopper):
         self.cfg, self.info, self.rep, self.stopper = cfg, info, reporter, stopper
         self.state = RunState()
         self.ckpt: dict | None = None
@@ -231,11 +97,14 @@ class _Trainer:
             cfg.run_dir = cfg.run_dir or self.ckpt["run_dir"]
             if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
                 cfg.epochs, cfg.minutes, cfg.steps = saved.get("epochs"), saved.get("minutes"), saved.get("steps")
+            if cfg.lr_decay is None:
+                cfg.lr_decay = saved.get("lr_decay")
         else:
             cfg.data = [str(Path(d).expanduser().resolve()) for d in cfg.data]
         if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
             cfg.epochs = 10
-        _check_config(cfg)
+        cfg.lr_decay = cfg.lr_decay or 0.0
+        check_config(cfg)
 
     # -- setup -----------------------------------------------------------------------------------------
     def _setup(self):
@@ -263,7 +132,7 @@ class _Trainer:
         self.fmt = torch.channels_last if self.cuda and cfg.channels_last else torch.contiguous_format
         self.seed_everything(cfg.seed + info.rank)
 
-        self.generator = _build_generator(cfg, self.rep, self.ckpt)
+        self.generator = build_generator(cfg, self.rep, self.ckpt)
         if cfg.size % self.generator.multiple:
             raise HarmonizerError(f"--size {cfg.size} must be a multiple of {self.generator.multiple}")
         self.train_ds, self.val_ds, self.data_report = build_datasets(
@@ -355,6 +224,19 @@ class _Trainer:
             return min(1.0, self.state.step / total)
         return min(1.0, self.state.elapsed_s / (self.cfg.minutes * 60))
 
+    def learning_rate(self) -> float:
+        """Constant, then (with --lr-decay) linearly down to zero over the budget's last share: the GAN's
+        step-to-step wobble shrinks with the step size, so the weights a run ends on are its settled best."""
+        decay = self.cfg.lr_decay
+        if not decay:
+            return self.cfg.lr
+        # The schedule follows the budget, not a --max-steps cap: a capped trial takes the very steps
+        # the full run would.
+        cfg = self.cfg
+        total = cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
+        done = self.state.step / total if total else self.state.elapsed_s / (cfg.minutes * 60)
+        return cfg.lr * min(1.0, max(0.0, 1.0 - done) / decay)
+
     def eta(self, step_s: float | None) -> float | None:
         total = self.total_steps()
         if total:
@@ -416,6 +298,10 @@ class _Trainer:
                 it = None
                 self._end_epoch()
                 continue
+            lr = self.learning_rate()
+            for opt in (self.opt_g, self.opt_d):
+                for group in (opt.param_groups if opt is not None else ()):
+                    group["lr"] = lr
             losses = self.train_step(comp, mask, real)
             for k, v in losses.items():
                 sums[k] += v
@@ -430,7 +316,7 @@ class _Trainer:
             end_of_epoch = s.batch_in_epoch >= self.steps_per_epoch
             self.rep.step(force=end_of_epoch or s.step == 1 or self.budget_spent(), step=s.step, epoch=s.epoch,
                           loss_g=losses["loss_g"], loss_d=losses["loss_d"], loss_l1=losses["loss_l1"],
-                          img_per_s=cfg.batch * info.world / step_s, eta_s=self.eta(step_s),
+                          img_per_s=cfg.batch * info.world / step_s, eta_s=self.eta(step_s), lr=lr,
                           fraction=self.fraction())
             if end_of_epoch:
                 del it
@@ -569,10 +455,12 @@ class _Trainer:
             "losses": {"l1_weight": cfg.l1_weight, "l1_region": cfg.l1_region, "gan": cfg.gan if self.gan else "none",
                        "gan_weight": cfg.gan_weight if self.gan else 0.0},
             "seed": cfg.seed,
+            "lr": cfg.lr,
+            "lr_decay": cfg.lr_decay,
             "validation": {"split": f"{cfg.val_fraction:g} of source photos (name hash)",
                            "before": s.before, "after": self._last_metrics(), "composite": s.composite},
         }
-        config = {"size": cfg.size}
+        config = {"size": cfg.run_size or cfg.size, "train_size": cfg.size}
         path = save_model(self.run_dir / "model.safetensors", self.generator, config, card)
         if cfg.out:
             return str(register_model(path, cfg.out))

@@ -1,0 +1,130 @@
+"""A training run's settings (TrainConfig), its progress (RunState), and the checks and generator they imply."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.errors import HarmonizerError
+from engine.model_file import load_model
+from engine.rainnet import RainNet
+from engine.registry import DEFAULT_NAME, resolve_model, validate_name
+from trainer.progress import Reporter
+
+# What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
+# command line): changing any of these midway would not be the same training run any more.
+RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
+            "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size")
+
+
+@dataclass
+class TrainConfig:
+    data: list[str] = field(default_factory=list)
+    init: str | None = None
+    norm: str | None = None  # None: "rain", or the --init model's
+    ngf: int | None = None  # None: 32, or the --init model's
+    depth: int | None = None  # None: 8, or less when the working size needs it
+    size: int | None = None  # None: 256, or the size the --init model was trained at
+    run_size: int | None = None  # the exported model's working size; None: `size` (see build_generator)
+    epochs: int | None = None
+    minutes: float | None = None
+    steps: int | None = None
+    max_steps: int | None = None  # a cap on top of any budget (quick trials); not kept by --resume
+    batch: int = 4
+    device: str = "auto"
+    out: str | None = None
+    resume: str | None = None
+    progress: str = "tqdm"
+    run_dir: str | None = None
+    seed: int = 0
+    val_fraction: float = 0.1
+    checkpoint_every: int = 500
+    lr: float = 2e-4
+    # The share of the budget at its end over which the learning rate falls linearly to zero (0: constant).
+    # Like the budget, a resumed run keeps its checkpoint's value unless the command line gives one, so a
+    # long constant-rate run can be finished with a decay phase.
+    lr_decay: float | None = None
+    workers: int | None = None
+    threads: int | None = None
+    max_images: int | None = None
+    gan: str = "hinge"  # "hinge", "lsgan" or "none"
+    gan_weight: float = 1.0
+    l1_weight: float = 100.0
+    l1_region: str = "foreground"
+    ndf: int | None = None  # None: 64, capped at 2 * ngf so D never dwarfs a small generator
+    amp: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+    val_samples: int = 4
+    command: str = ""
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    epoch: int = 1  # the epoch in progress (1-based; 0 is "before training")
+    batch_in_epoch: int = 0
+    elapsed_s: float = 0.0  # training wall time over all sessions of this run
+    history: list = field(default_factory=list)
+    before: dict | None = None
+    composite: dict | None = None
+    last_val_step: int = -1
+    pending_val: int | None = None  # the epoch whose validation a stop request cut short
+    val_seconds: float = 0.0
+
+
+def default_depth(size: int) -> int:
+    depth = 8
+    while depth > 2 and size % 2**depth:
+        depth -= 1
+    return depth
+
+
+def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | None):
+    """The generator and its architecture config; --init supplies both architecture and weights."""
+    if cfg.init and init_state is None:
+        model, info = load_model(resolve_model(cfg.init), "cpu")
+        arch = dict(model.config)
+        for key in ("ngf", "depth", "norm"):
+            wanted = getattr(cfg, key)
+            if wanted is not None and wanted != arch[key]:
+                raise HarmonizerError(
+                    f"--{key} {wanted} conflicts with the --init model ({arch[key]}); leave it out when fine-tuning"
+                )
+        cfg.ngf, cfg.depth, cfg.norm = arch["ngf"], arch["depth"], arch["norm"]
+        cfg.size = cfg.size or info.train_size
+        # A fine-tuned model runs where its base runs (the default model trains at 128 px, runs at 256),
+        # or at its own training size if that is larger.
+        cfg.run_size = max(cfg.size, info.working_size)
+        reporter.note(f"fine-tuning {info.path.name} (ngf {cfg.ngf}, depth {cfg.depth}, norm {cfg.norm})")
+        return model.train()
+    cfg.norm = cfg.norm or "rain"
+    cfg.ngf = cfg.ngf or 32
+    cfg.size = cfg.size or 256
+    cfg.depth = cfg.depth or default_depth(cfg.size)
+    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    if not cfg.data:
+        raise HarmonizerError("no training data: give at least one --data folder")
+    budgets = [b for b in (cfg.epochs, cfg.minutes, cfg.steps) if b is not None]
+    if len(budgets) > 1:
+        raise HarmonizerError("give one budget: --epochs, --minutes or --steps")
+    if any(b <= 0 for b in budgets) or (cfg.max_steps is not None and cfg.max_steps <= 0):
+        raise HarmonizerError("the training budget must be positive")
+    if cfg.size is not None and cfg.depth is not None and cfg.size % 2**cfg.depth:
+        raise HarmonizerError(f"--size {cfg.size} must be a multiple of {2**cfg.depth} for depth {cfg.depth}")
+    if cfg.depth is not None and not 2 <= cfg.depth <= 9:
+        raise HarmonizerError("--depth must be between 2 and 9")
+    if cfg.size is not None and cfg.size < 16:
+        raise HarmonizerError("--size must be at least 16")
+    if cfg.batch < 1:
+        raise HarmonizerError("--batch must be at least 1")
+    if not 0 <= cfg.lr_decay <= 1:
+        raise HarmonizerError("--lr-decay must be a share of the budget in [0, 1]")
+    if not 0 <= cfg.val_fraction < 1:
+        raise HarmonizerError("--val-fraction must be in [0, 1)")
+    if cfg.gan not in ("hinge", "lsgan", "none"):
+        raise HarmonizerError(f"unknown GAN loss {cfg.gan!r}; use hinge, lsgan or none")
+    if cfg.out is not None:  # refused now rather than after the whole run
+        cfg.out = validate_name(cfg.out)
+        if cfg.out == DEFAULT_NAME:
+            raise HarmonizerError("'default' is the bundled model's name; choose another --out name")
