@@ -26,14 +26,7 @@ def _free_port() -> int:
 def test_two_gloo_processes_train_one_model(tmp_path):
     data = photo_folder(tmp_path / "photos", n=12, corrupt=0)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "trainer", "--data", str(data), "--steps", "4", "--device", "cpu", "--progress", "json",
-           "--run-dir", str(run), *TINY]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    events = _torchrun("--data", data, "--steps", 4, "--run-dir", run, *TINY)
     check_protocol(events)  # rank 1 prints nothing: one start, one done
     start, done = events[0], events[-1]
     # Each rank trains on its half of the training images, two images per step and process.
@@ -58,6 +51,34 @@ def test_two_gloo_processes_train_one_model(tmp_path):
     _, val, _ = build_datasets([data], 32, 0.1)
     metrics, _, _ = evaluate(gen, val, torch.device("cpu"))
     assert metrics["fmse"] == pytest.approx(done["after"]["fmse"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_two_process_run_resumes_exactly(tmp_path):
+    """4 steps in one go == 2 steps, stop, resume to 4: every rank continues its own random streams
+    (dropout differs between ranks), so the synchronised weights come out the same."""
+    data = photo_folder(tmp_path / "photos", n=12, corrupt=0)
+    _torchrun("--data", data, "--steps", 4, "--checkpoint-every", 0, "--run-dir", tmp_path / "a", *TINY)
+    _torchrun("--data", data, "--steps", 4, "--max-steps", 2, "--checkpoint-every", 0, "--run-dir", tmp_path / "b",
+              *TINY)
+    half = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+    assert half["state"]["step"] == 2 and len(half["rng_ranks"]) == 2
+    assert not torch.equal(half["rng_ranks"][0]["torch"], half["rng_ranks"][1]["torch"])
+    _torchrun("--resume", tmp_path / "b/checkpoints/last.pt", "--steps", 4, "--workers", 0, "--threads", 1)
+    a, b = (load_checkpoint(tmp_path / run / "checkpoints/last.pt") for run in ("a", "b"))
+    assert b["state"]["step"] == 4
+    for k in a["generator"]:
+        assert torch.equal(a["generator"][k], b["generator"][k]), k
+
+
+def _torchrun(*args) -> list[dict]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+           "-m", "trainer", "--device", "cpu", "--progress", "json", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
 def _generator_from(ckpt):

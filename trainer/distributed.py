@@ -65,6 +65,15 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def gather_to_main(obj, info: DistInfo) -> list | None:
+    """Every rank's `obj`, in rank order, on rank 0 (None elsewhere); [obj] in a plain run."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world if info.main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

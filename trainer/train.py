@@ -197,9 +197,13 @@ class _Trainer:
             self.scaler.load_state_dict(ck["scaler"])
         s = ck["state"]
         self.state = RunState(**{k: s[k] for k in (f.name for f in dataclasses.fields(RunState)) if k in s})
-        set_rng_state(ck["rng"])
-        if self.info.rank:  # identical dropout on every rank would waste the extra processes
-            torch.manual_seed(self.cfg.seed * 1000 + self.info.rank * 7919 + self.state.step)
+        ranks = ck.get("rng_ranks") or []
+        if len(ranks) == self.info.world:  # every rank continues its own random streams
+            set_rng_state(ranks[self.info.rank])
+        else:
+            set_rng_state(ck["rng"])
+            if self.info.rank:  # another world size: identical dropout on every rank would waste them
+                torch.manual_seed(self.cfg.seed * 1000 + self.info.rank * 7919 + self.state.step)
 
     # -- budget ----------------------------------------------------------------------------------------
     def total_steps(self) -> int | None:
@@ -323,7 +327,9 @@ class _Trainer:
                 it = None
                 self._end_epoch()
                 t_prev = time.monotonic()  # validation time is accounted inside validate()
-            if (cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0) or now - last_ckpt_t > CHECKPOINT_EVERY_S:
+            # Rank 0's clock decides the timed checkpoint: saving is collective, so all ranks must agree.
+            if (cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0) or ddp.broadcast_flag(
+                    now - last_ckpt_t > CHECKPOINT_EVERY_S, info, dev):
                 self.save_checkpoint("last.pt")
                 last_ckpt_t = time.monotonic()
 
@@ -413,6 +419,7 @@ class _Trainer:
 
     def save_checkpoint(self, name: str) -> Path | None:
         path = self.run_dir / "checkpoints" / name
+        rngs = ddp.gather_to_main(rng_state(), self.info)  # each rank's, so every rank resumes exactly
         if self.info.main:
             cfg = self.cfg
             saved_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume",)}
@@ -425,7 +432,8 @@ class _Trainer:
                 "opt_d": self.opt_d.state_dict() if self.gan else None,
                 "scaler": self.scaler.state_dict() if self.amp else None,
                 "state": dataclasses.asdict(self.state),
-                "rng": rng_state(),
+                "rng": rngs[0],
+                "rng_ranks": rngs if self.info.enabled else None,
             })
             self.rep.checkpoint(self.state.step, str(path))
         ddp.barrier(self.info)
