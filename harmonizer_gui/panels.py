@@ -181,9 +181,9 @@ class SidePanel(QWidget):
         running = self.controller.running
         self.cancel_button.setEnabled(running)
         self.progress.setEnabled(running)
-        if not running:
+        if not running:  # an empty box beside Cancel read as broken; say what it is waiting for
             self.progress.setValue(0)
-            self.progress.setFormat("")
+            self.progress.setFormat("Ready")
         self.harmonize_button.setText("  Harmonizing…" if running else "  Harmonize")
 
     def _on_progress(self, fraction: float, stage: str) -> None:

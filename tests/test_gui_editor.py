@@ -140,6 +140,8 @@ def test_harmonize_classical_changes_only_the_masked_pixels(qtbot, composed):
     doc = composed.doc
     assert changed_only_inside_mask(doc)
     assert composed.panel.layers.count() == 3
+    panel = composed.panel  # idle again: the bar says so, Cancel has nothing to stop
+    qtbot.waitUntil(lambda: panel.progress.format() == "Ready" and not panel.cancel_button.isEnabled())
     composed.panel.strength.setValue(50)  # instant, no rerun
     assert doc.strength == 0.5 and not composed.controller.running
     half = doc.flattened()
