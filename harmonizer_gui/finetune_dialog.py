@@ -177,15 +177,19 @@ class FinetuneDialog(QDialog):
         form.addRow("Budget:", budget)
 
         self.size_combo = QComboBox()
-        for size, note in ((256, "fast, the usual choice"), (512, "finer detail, about 4x slower")):
+        for size, note in ((128, "fastest; the bundled model trains here"), (256, "finer detail, about 4x slower"),
+                           (512, "finest, about 16x slower")):
             self.size_combo.addItem(f"{size} px  ({note})", size)
+        self.size_combo.setCurrentIndex(1)
+        self.size_combo.setToolTip("The size training pairs are made at. Fine-tuning starts at the base "
+                                   "model's; the trained model runs where its base runs.")
         self.device_combo = QComboBox()
         self._fill_devices()
         size_dev = QHBoxLayout()
         size_dev.addWidget(self.size_combo, 1)
         size_dev.addWidget(QLabel("Device:"))
         size_dev.addWidget(self.device_combo, 1)
-        form.addRow("Working size:", size_dev)
+        form.addRow("Training size:", size_dev)
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. my-holiday-photos")
@@ -354,7 +358,7 @@ class FinetuneDialog(QDialog):
         models = list_models()
         for info in models:
             origin = "bundled" if info.bundled else "yours"
-            self.base_combo.addItem(f"{info.name}  ({origin}, {info.working_size} px)", str(info.path))
+            self.base_combo.addItem(f"{info.name}  ({origin}, trained at {info.train_size} px)", str(info.path))
         self.base_combo.addItem("Nothing: train from scratch", SCRATCH)
         self.base_combo.blockSignals(False)
         self.base_combo.setCurrentIndex(0)
@@ -369,9 +373,11 @@ class FinetuneDialog(QDialog):
         else:
             info = next((m for m in list_models() if str(m.path) == self.base_combo.currentData()), None)
             if info is not None:
-                i = self.size_combo.findData(info.working_size)
-                if i >= 0:
-                    self.size_combo.setCurrentIndex(i)
+                i = self.size_combo.findData(info.train_size)  # fine-tuning trains where the base trained
+                if i < 0:
+                    self.size_combo.addItem(f"{info.train_size} px  (the base model's)", info.train_size)
+                    i = self.size_combo.count() - 1
+                self.size_combo.setCurrentIndex(i)
             self.base_note.setText("Fine-tuning keeps its architecture; the base model itself is not changed.")
 
     def _sync_budget(self) -> None:

@@ -109,6 +109,28 @@ def test_counts_and_settings(env, qtbot):
     assert args[args.index("--out") + 1] == "mine" and args[args.index("--progress") + 1] == "json"
 
 
+def test_fine_tuning_trains_where_the_base_model_trained(env, qtbot):
+    """A base that runs at 64 px but was trained at 32 (as the default model runs at 256 and trained at
+    128) is fine-tuned at 32: the size list gains it when it is not one of the usual ones."""
+    from engine.model_file import save_model
+    from engine.rainnet import RainNet
+
+    tmp_path, photos, command = env
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    save_model(models / "small.safetensors", RainNet(ngf=4, depth=5), {"size": 64, "train_size": 32}, {})
+    save_model(models / "usual.safetensors", RainNet(ngf=4, depth=5), {"size": 256, "train_size": 128}, {})
+    dlg = make_dialog(qtbot, command, photos)
+    labels = [dlg.base_combo.itemText(i) for i in range(dlg.base_combo.count())]
+    assert any("small" in t and "trained at 32 px" in t for t in labels), labels
+    dlg.base_combo.setCurrentIndex(dlg.base_combo.findData(str(models / "usual.safetensors")))
+    assert dlg.size_combo.currentData() == 128
+    dlg.base_combo.setCurrentIndex(dlg.base_combo.findData(str(models / "small.safetensors")))
+    assert dlg.size_combo.currentData() == 32
+    args = dlg.settings().to_args()
+    assert args[args.index("--size") + 1] == "32" and args[args.index("--init") + 1] == str(models / "small.safetensors")
+
+
 def test_name_validation(env, qtbot):
     tmp_path, photos, command = env
     dlg = make_dialog(qtbot, command, photos, name="")
