@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QTimer  # noqa: E402
 
 from harmonizer_gui.batch_dialog import BatchDialog  # noqa: E402
+from ui_gaps import GAP_LIMIT_S, GapMeter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-GAP_LIMIT_S = 0.25
 
 
 def composite(seed: int, size=(48, 64)):
@@ -45,26 +43,6 @@ def inputs(tmp_path, monkeypatch):
     Image.fromarray(composite(9)[1]).save(folder / "broken_mask.png")
     Image.fromarray(composite(5)[0]).save(folder / "lonely.png")  # no mask: listed, not exported
     return tmp_path, folder
-
-
-class GapMeter:
-    def __init__(self):
-        self.max_gap, self._last = 0.0, None
-        self.timer = QTimer(interval=20)
-        self.timer.timeout.connect(self._tick)
-
-    def _tick(self):
-        now = time.monotonic()
-        if self._last is not None:
-            self.max_gap = max(self.max_gap, now - self._last)
-        self._last = now
-
-    def __enter__(self):
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.stop()
 
 
 def make_dialog(qtbot, folder, out):

@@ -2,7 +2,6 @@
 Resume, with a UI-thread timer proving the window never freezes."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,39 +9,14 @@ import pytest
 
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QTimer  # noqa: E402
 
 from engine.registry import list_models  # noqa: E402
 from harmonizer_gui.finetune_dialog import FinetuneDialog  # noqa: E402
 from harmonizer_gui.training_process import FINISHED, STOPPED  # noqa: E402
+from ui_gaps import GAP_LIMIT_S, GapMeter  # noqa: E402
 
 # A network small enough to train for a few steps in seconds on a shared 2-core machine.
 TINY = "--ngf 4 --depth 5 --size 32 --batch 2 --workers 0"
-GAP_LIMIT_S = 0.25
-
-
-class GapMeter:
-    """A 20 ms UI-thread timer; the largest interval between its ticks is how long the UI froze."""
-
-    def __init__(self):
-        self.max_gap = 0.0
-        self._last = None
-        self.timer = QTimer()
-        self.timer.setInterval(20)
-        self.timer.timeout.connect(self._tick)
-
-    def _tick(self):
-        now = time.monotonic()
-        if self._last is not None:
-            self.max_gap = max(self.max_gap, now - self._last)
-        self._last = now
-
-    def __enter__(self):
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.stop()
 
 
 def make_photos(folder: Path, n: int = 6) -> Path:
