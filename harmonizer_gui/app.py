@@ -16,6 +16,7 @@ from engine.errors import HarmonizerError, ImageWriteError
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "resources" / "samples"
 STYLE = Path(__file__).with_name("dark.qss")
+ICONS = ROOT / "resources" / "icons"
 SCREENSHOT_SIZE = (1440, 900)
 HARMONIZE_TIMEOUT_MS = 180_000
 
@@ -40,7 +41,7 @@ def application() -> QApplication:
         app.setApplicationName("Harmonizer")
         apply_look(app)
     elif STYLE.is_file() and not app.styleSheet():
-        app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+        app.setStyleSheet(style_sheet())
     return app
 
 
@@ -56,7 +57,12 @@ def apply_look(app: QApplication) -> None:
         palette.setColor(role, QColor(color))
     app.setPalette(palette)
     if STYLE.is_file():
-        app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+        app.setStyleSheet(style_sheet())
+
+
+def style_sheet() -> str:
+    """dark.qss with its icon folder filled in (QSS urls are paths, and the checkout can be anywhere)."""
+    return STYLE.read_text(encoding="utf-8").replace("@ICONS@", ICONS.as_posix())
 
 
 def sample_paths() -> list[Path]:

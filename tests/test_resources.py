@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-ICONS = ("harmonizer", "brush", "eraser", "harmonize", "split", "transform")
+ICONS = ("harmonizer", "brush", "eraser", "harmonize", "split", "transform", "eye", "eye-off")
 
 
 @pytest.mark.parametrize("name", ICONS)
@@ -28,6 +28,16 @@ def test_icon_renders_in_qt(name, qapp):
     assert not image.isNull()
     alpha = [image.pixelColor(x, y).alpha() for x in range(0, 48, 2) for y in range(0, 48, 2)]
     assert max(alpha) == 255 and min(alpha) == 0  # drawn strokes on a transparent ground
+
+
+def test_the_style_sheet_points_at_icons_that_exist():
+    import re
+
+    pytest.importorskip("PySide6")
+    from harmonizer_gui.app import style_sheet
+
+    urls = re.findall(r"url\(([^)]+)\)", style_sheet())
+    assert urls and all(Path(u).is_file() for u in urls), urls
 
 
 def test_sample_composite():
