@@ -224,7 +224,7 @@ def cmd_models(args) -> int:
             m.name + ("" if m.bundled else " *"),
             str(m.config.get("norm", "?")),
             str(m.config.get("ngf", "?")),
-            str(m.working_size),
+            str(m.working_size) + ("" if m.train_size == m.working_size else f" (trained {m.train_size})"),
             f"{params / 1e6:.1f}M" if isinstance(params, (int, float)) else "?",
             f"{fmse:.1f}" if isinstance(fmse, (int, float)) else "-",
             str(m.path),

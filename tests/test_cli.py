@@ -411,9 +411,11 @@ def test_models_shows_the_cards_validation_fmse(tmp_path, capsys, isolated_model
     # A trainer-exported card (validation after training) and a shipped one (full-pipeline evaluation).
     save_model(isolated_models / "trained.safetensors", net, {"size": 256},
                {"validation": {"before": {"fmse": 900.0}, "after": {"fmse": 321.5}}})
-    save_model(isolated_models / "shipped.safetensors", net, {"size": 256},
+    save_model(isolated_models / "shipped.safetensors", net, {"size": 256, "train_size": 128},
                {"validation": {"after": {"fmse": 999.0}},
                 "evaluation": {"rows": {"composite": {"fmse": 1500.0}, "model": {"fmse": 654.3}}}})
     code, out, _ = run(capsys, "models")
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
     assert code == 0 and "654.3" in rows["shipped"] and "321.5" in rows["trained"]
+    # A model shipped to run larger than it trained says both.
+    assert "256 (trained 128)" in next(line for line in out.splitlines() if line.startswith("shipped"))
