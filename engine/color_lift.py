@@ -20,6 +20,7 @@ REG = 2e-3  # prior strength, in units of colour variance (0..1 range): about a 
 GLOBAL_REG = 1e-3
 SUPPORT = 1e-3  # how much foreground a window needs before its own mean outweighs the global one
 STRIP_ROWS = 256
+FIT_GRID = 128  # the coefficient grid's longer side at most (a 256 working size fits on 128x128)
 
 
 def _box(a: np.ndarray, radius: int) -> np.ndarray:
@@ -61,6 +62,13 @@ class LocalAffine:
         src = cv2.GaussianBlur(src.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         dst = cv2.GaussianBlur(dst.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
         weight = weight.astype(np.float32)
+        if max(h, w) > FIT_GRID:
+            # The transform varies smoothly (windows of a 16th of the side, on blurred inputs), so a
+            # coarser grid holds it as well; the per-pixel 3x3 solves are most of the fit's time.
+            scale = FIT_GRID / max(h, w)
+            h, w = max(1, round(h * scale)), max(1, round(w * scale))
+            src, dst, weight = (cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in (src, dst, weight))
+            radius = max(2, round(radius * scale))
         a0, b0, gsrc, gdst = _global_affine(src, dst, weight)
 
         wsum = _box(weight, radius)

@@ -1,7 +1,8 @@
 import cv2
 import numpy as np
+import pytest
 
-from engine.color_lift import LocalAffine
+from engine.color_lift import FIT_GRID, LocalAffine
 
 
 def textured(h, w, seed=0):
@@ -11,15 +12,19 @@ def textured(h, w, seed=0):
     return np.clip(base * 0.6 + detail + 0.05, 0, 1)
 
 
-def test_a_global_affine_is_recovered_and_lifted_with_full_detail():
+@pytest.mark.parametrize("size", [64, 256])
+def test_a_global_affine_is_recovered_and_lifted_with_full_detail(size):
     full = (textured(400, 600) * 255).astype(np.uint8)
     a = np.array([[0.8, 0.1, 0.0], [0.0, 0.9, 0.05], [0.1, 0.0, 0.7]], np.float32)
     b = np.array([0.05, -0.02, 0.1], np.float32)
-    low = cv2.resize(full, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    mask = np.zeros((64, 64), np.float32)
-    mask[10:50, 20:60] = 1
+    low = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    mask = np.zeros((size, size), np.float32)
+    k = size // 64
+    mask[10 * k:50 * k, 20 * k:60 * k] = 1
     target_low = low @ a.T + b
     lift = LocalAffine.fit(low, target_low, mask)
+    # Thumbnails above FIT_GRID are fitted on a coarser grid (the transform is smooth anyway).
+    assert lift.coeffs.shape[:2] == (min(size, FIT_GRID),) * 2
     out = lift.apply(full, full.shape[:2], (0, 0, 600, 400))
     want = (full.astype(np.float32) / 255 @ a.T + b) * 255
     # Inside the foreground the per-pixel transform (not a blurred upsample) reproduces fine detail.
