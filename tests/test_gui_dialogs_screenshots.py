@@ -1,7 +1,9 @@
 """Screenshots of both dialogs in a real, plausible state: the fine-tune dialog mid-run (curves from a real
 tiny training) and the batch dialog after a run that met a corrupt file.
 
-They go to a temporary folder; `HARMONIZER_UPDATE_SCREENSHOTS=1` writes docs/screenshots/ instead.
+They go to a temporary folder; `HARMONIZER_UPDATE_SCREENSHOTS=1` writes the batch dialog's to
+docs/screenshots/ instead. The docs' fine-tune picture shows a real fine-tune of the bundled model and
+is retaken with docs/screenshots/finetune_dialog.py (it needs the shared composites).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def test_finetune_dialog_screenshot_mid_run(window, tmp_path, qtbot):
         # Mid-run: a few validation checks and steps in, still training.
         qtbot.waitUntil(lambda: len(dlg.process.state.vals) >= 4 or not dlg.process.active, timeout=300_000)
         assert dlg.process.active, dlg.process.state.failure_report()
-        path = screenshot_dialog(window, "finetune", out_dir(tmp_path) / "finetune_dialog.png")
+        path = screenshot_dialog(window, "finetune", tmp_path / "finetune_dialog.png")
     finally:
         with qtbot.waitSignal(dlg.process.finished, timeout=60_000):
             dlg.discard_run()
