@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 
+
 class Stopper:
     """SIGINT/SIGTERM ask for a checkpoint and a clean exit; a second SIGINT aborts at once."""
 

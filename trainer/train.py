@@ -206,10 +206,18 @@ class _Trainer:
                 torch.manual_seed(self.cfg.seed * 1000 + self.info.rank * 7919 + self.state.step)
 
     # -- budget ----------------------------------------------------------------------------------------
-    def total_steps(self) -> int | None:
+    def budget_steps(self) -> int | None:
+        """The budget in steps (None for a time budget), before any --max-steps cap."""
         cfg = self.cfg
-        total = cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
-        return min(total, cfg.max_steps) if total and cfg.max_steps else total
+        return cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
+
+    def total_steps(self) -> int | None:
+        total, cap = self.budget_steps(), self.cfg.max_steps
+        return min(total, cap) if total and cap else total
+
+    def _share_done(self, total: int | None) -> float:
+        """How far the run is through `total` steps, or through its time budget when that is None."""
+        return self.state.step / total if total else self.state.elapsed_s / (self.cfg.minutes * 60)
 
     def budget_spent(self) -> bool:
         cfg, s = self.cfg, self.state
@@ -223,23 +231,18 @@ class _Trainer:
         return s.elapsed_s + s.val_seconds >= cfg.minutes * 60
 
     def fraction(self) -> float:
-        total = self.total_steps()
-        if total:
-            return min(1.0, self.state.step / total)
-        return min(1.0, self.state.elapsed_s / (self.cfg.minutes * 60))
+        return min(1.0, self._share_done(self.total_steps()))
 
     def learning_rate(self) -> float:
         """Constant, then (with --lr-decay) linearly down to zero over the budget's last share: the GAN's
         step-to-step wobble shrinks with the step size, so the weights a run ends on are its settled best."""
-        decay = self.cfg.lr_decay
-        if not decay:
-            return self.cfg.lr
+        cfg = self.cfg
+        if not cfg.lr_decay:
+            return cfg.lr
         # The schedule follows the budget, not a --max-steps cap: a capped trial takes the very steps
         # the full run would.
-        cfg = self.cfg
-        total = cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
-        done = self.state.step / total if total else self.state.elapsed_s / (cfg.minutes * 60)
-        return cfg.lr * min(1.0, max(0.0, 1.0 - done) / decay)
+        left = max(0.0, 1.0 - self._share_done(self.budget_steps()))
+        return cfg.lr * min(1.0, left / cfg.lr_decay)
 
     def eta(self, step_s: float | None) -> float | None:
         total = self.total_steps()
