@@ -54,10 +54,12 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
     if classical:
         methods["classical"] = Harmonizer(method="classical")
     scores = {name: MetricAverager() for name in methods}
+    by_family: dict[str, dict[str, MetricAverager]] = {}  # the perturbation's first family -> method -> scores
     refused = {name: 0 for name in methods}
     resolutions = set()
     for i in range(count):
-        comp_t, mask_t, real_t = val.native(i)
+        comp_t, mask_t, real_t, family = val.native(i)
+        family_scores = by_family.setdefault(family.split("+")[0] or "given", {n: MetricAverager() for n in methods})
         comp, real = (to_uint8(t[None])[0] for t in (comp_t, real_t))
         mask = mask_t[0].numpy()
         resolutions.add(f"{comp.shape[1]}x{comp.shape[0]}")
@@ -68,7 +70,9 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
                     out = harmonizer.harmonize(comp, mask)
                 except MaskError:  # e.g. a foreground too small for the working size: left as it is
                     refused[name] += 1
-            scores[name].add(image_metrics(out, real, mask, with_ssim=False))
+            metrics = image_metrics(out, real, mask, with_ssim=False)
+            scores[name].add(metrics)
+            family_scores[name].add(metrics)
         if (i + 1) % 50 == 0:
             log(f"  {i + 1}/{count} validation images")
     rows = {name: {k: avg.mean()[k] for k in KEYS} for name, avg in scores.items()}
@@ -81,6 +85,8 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
         "val_images": count, "resolution": ", ".join(sorted(resolutions)), "skipped_images": report.skipped,
         "refused": {k: v for k, v in refused.items() if v}, "device": net.device_name,
         "rows": rows, "seconds": round(time.monotonic() - t0, 1),
+        "by_family": {f: {"count": m["composite"].count, **{n: avg.mean()["fmse"] for n, avg in m.items()}}
+                      for f, m in sorted(by_family.items())},
     }
 
 
@@ -94,6 +100,14 @@ def print_table(result: dict) -> None:
     for name, r in result["rows"].items():
         change = f"{100.0 * (r['fmse'] - comp) / comp:+.1f}%" if comp else "-"
         print(f"| {name} | {r['mse']:.2f} | {r['fmse']:.2f} | {r['psnr']:.2f} | {change} |")
+    if result.get("by_family"):
+        names = [n for n in result["rows"] if n in next(iter(result["by_family"].values()))]
+        print("\nfMSE by the perturbation's (first) family, and the model's share of the composite's:")
+        print("| family | images | " + " | ".join(names) + " | model / composite |")
+        print("| --- | --- | " + " | ".join("---" for _ in names) + " | --- |")
+        for fam, r in result["by_family"].items():
+            share = f"{100.0 * r['model'] / r['composite']:.0f}%" if r["composite"] else "-"
+            print(f"| {fam} | {r['count']} | " + " | ".join(f"{r[n]:.0f}" for n in names) + f" | {share} |")
     if result["refused"]:
         print(f"left unchanged (mask too small for the method): {result['refused']}")
 

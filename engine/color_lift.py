@@ -1,5 +1,8 @@
 """Lifting a low-resolution colour correction to full resolution without blurring the photo's detail.
 
+A transform-head network (engine.transform_head) predicts the coefficient grid itself: `LocalAffine(grid)`
+with its tone curves is then all there is to it. For a pixel-head network the grid is fitted:
+
 The network sees a 256x256 thumbnail. Instead of upsampling its output (which would blur), we fit a
 local affine colour transform `dst = A @ src + b` (a 3x3 matrix and an offset per pixel, varying
 smoothly) from the thumbnail composite to the thumbnail output, then apply the upsampled transform to
@@ -90,9 +93,11 @@ class LocalAffine:
         coeffs = np.concatenate([a.reshape(h, w, 9), b], -1).astype(np.float32)
         return cls(np.ascontiguousarray(coeffs))
 
-    def apply(self, pixels: np.ndarray, frame_shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    def apply(self, pixels: np.ndarray, frame_shape: tuple[int, int], box: tuple[int, int, int, int],
+              curves: np.ndarray | None = None) -> np.ndarray:
         """Transform `pixels` (uint8, the `box` = (x0, y0, x1, y1) part of a frame of `frame_shape` = (H, W)
         that the low-res grid spans). Returns float32 in 0..255, unclipped, same shape as `pixels`.
+        `curves` (256 x 3, outputs in 0..1 for each 8-bit input) map each channel before the affine map.
 
         Works in strips of rows so a 12-megapixel frame never holds a full-size 12-channel map.
         """
@@ -101,6 +106,7 @@ class LocalAffine:
         x0, y0, x1, y1 = box
         sx, sy = gw / fw, gh / fh
         out = np.empty(pixels.shape, np.float32)
+        curves255 = None if curves is None else np.ascontiguousarray(curves * np.float32(255), np.float32)
         for s0 in range(0, y1 - y0, STRIP_ROWS):
             s1 = min(s0 + STRIP_ROWS, y1 - y0)
             # Bilinear upsampling of the 12 coefficient planes with pixel centres aligned (cv2.resize's
@@ -111,7 +117,12 @@ class LocalAffine:
                 self.coeffs, to_grid, (x1 - x0, s1 - s0),
                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
             )
-            p = pixels[s0:s1].astype(np.float32)  # 0..255, so the offsets are scaled instead
+            if curves is None:
+                p = pixels[s0:s1].astype(np.float32)  # 0..255, so the offsets are scaled instead
+            else:
+                p = np.empty((s1 - s0, x1 - x0, 3), np.float32)
+                for ch in range(3):
+                    np.take(curves255[:, ch], pixels[s0:s1, :, ch], out=p[..., ch])
             for ch in range(3):
                 acc = c[..., 3 * ch] * p[..., 0]
                 acc += c[..., 3 * ch + 1] * p[..., 1]

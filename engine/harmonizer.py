@@ -1,6 +1,7 @@
 """The stateful API: load a model once, harmonize many composites at their full resolution."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Callable
 
@@ -15,6 +16,7 @@ from engine.devices import describe_device, pick_device
 from engine.errors import CancelledError, HarmonizerError, MaskError
 from engine.model_file import ModelInfo, load_model
 from engine.registry import resolve_model
+from engine.transform_head import curve_lut
 
 METHODS = ("rain", "classical")
 # The network sees the foreground with this much context on each side (as a fraction of the
@@ -162,36 +164,47 @@ class Harmonizer:
             # The foreground is far below one working-size pixel; nothing the network could see.
             raise MaskError("the masked region is too small to harmonize; paint a larger area")
         step(0.1, "running the network")
-        out_low = self.predict(comp_low, mask_low)
+        if self.net.head == "transform":
+            # The network's own transform, upsampled: what it was trained to get right.
+            curves, grid = self.predict(comp_low, mask_low, transform=True)
+            lift = LocalAffine(grid)
+        else:
+            curves = None
+            out_low = self.predict(comp_low, mask_low)
+            lift = LocalAffine.fit(comp_low / np.float32(255), out_low / np.float32(255), mask_low)
         step(0.6, "applying at full resolution")
-        lift = LocalAffine.fit(comp_low / np.float32(255), out_low / np.float32(255), mask_low)
         bx0, by0, bx1, by1 = mask_box(mask_crop)
-        region = lift.apply(comp_crop[by0:by1, bx0:bx1], comp_crop.shape[:2], (bx0, by0, bx1, by1))
+        region = lift.apply(comp_crop[by0:by1, bx0:bx1], comp_crop.shape[:2], (bx0, by0, bx1, by1), curves)
         # Clipped before blending, so any strength interpolates towards the picture full strength shows.
         np.clip(region, 0, 255, out=region)
         return (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), region
 
     @torch.inference_mode()
-    def predict(self, composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The bare network at working size: uint8 composite + float mask -> uint8 output (same size)."""
+    def predict(self, composite: np.ndarray, mask: np.ndarray, transform: bool = False):
+        """The bare network at working size: uint8 composite + float mask -> uint8 output (same size), or
+        with `transform` (transform-head models) its prediction: (curves 256 x 3, grid h x w x 12)."""
         try:
-            return self._predict_on(self.device, composite, mask)
+            return self._predict_on(self.device, composite, mask, transform)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             self.notice = "the GPU ran out of memory; harmonized on the CPU instead"
             warnings.warn(self.notice)
             self._to(torch.device("cpu"))
-            return self._predict_on(self.device, composite, mask)
+            return self._predict_on(self.device, composite, mask, transform)
 
-    def _predict_on(self, device, composite, mask) -> np.ndarray:
+    def _predict_on(self, device, composite, mask, transform: bool):
         comp_t = torch.from_numpy(composite).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
         mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
         if device.type == "cuda":
-            # Half precision on the GPU; autocast keeps the normalization's reductions in float32.
-            with torch.autocast("cuda", dtype=torch.float16):
-                out = self.net(comp_t.contiguous(memory_format=torch.channels_last), mask_t)
-        else:
-            out = self.net(comp_t, mask_t)
+            comp_t = comp_t.contiguous(memory_format=torch.channels_last)
+        run = self.net.predict_transform if transform else self.net
+        # Half precision on the GPU; autocast keeps the normalization's reductions in float32.
+        cuda = device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
+            out = run(comp_t, mask_t)
+        if transform:
+            curves, grid = out
+            return curve_lut(curves[0].float().cpu()), np.ascontiguousarray(grid[0].float().permute(1, 2, 0).cpu().numpy())
         out = out.float().clamp(-1, 1).add(1).mul(127.5).round()
         return out[0].permute(1, 2, 0).to("cpu", torch.uint8).numpy()
 

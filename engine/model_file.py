@@ -16,8 +16,9 @@ from engine.atomic import atomic_path
 from engine.errors import HarmonizerError, ModelNotFoundError
 from engine.rainnet import RainNet, count_parameters
 
-FORMAT = "harmonizer-rainnet-1"
-ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention")
+FORMAT = "harmonizer-rainnet-1"  # pixel-head models, readable by every version
+FORMAT_TRANSFORM = "harmonizer-rainnet-2"  # transform-head models: an older version says it cannot read them
+ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention", "head", "local")
 
 
 @dataclass
@@ -53,7 +54,8 @@ def save_model(path, model: RainNet, config: dict, card: dict, half: bool = True
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
-    meta = {"format": FORMAT, "config": json.dumps(config), "card": json.dumps(card)}
+    fmt = FORMAT_TRANSFORM if config.get("head") == "transform" else FORMAT
+    meta = {"format": fmt, "config": json.dumps(config), "card": json.dumps(card)}
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
@@ -72,7 +74,7 @@ def read_info(path) -> ModelInfo:
                 raise ValueError("bad header size")
             header = json.loads(fh.read(n))
         meta = header.get("__metadata__") or {}
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in (FORMAT, FORMAT_TRANSFORM):
             raise ValueError("not a harmonizer model")
         return ModelInfo(path.stem, path, json.loads(meta["config"]), json.loads(meta.get("card", "{}")))
     except (OSError, ValueError, KeyError) as exc:
@@ -81,7 +83,10 @@ def read_info(path) -> ModelInfo:
 
 def load_model(path, device="cpu") -> tuple[RainNet, ModelInfo]:
     info = read_info(path)
-    model = RainNet(**{k: info.config[k] for k in ARCH_KEYS if k in info.config})
+    try:
+        model = RainNet(**{k: info.config[k] for k in ARCH_KEYS if k in info.config})
+    except (TypeError, ValueError) as exc:
+        raise HarmonizerError(f"{info.path.name} has an unusable architecture config: {exc}") from None
     try:
         state = load_file(str(info.path))
     except (SafetensorError, OSError) as exc:

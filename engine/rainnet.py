@@ -2,8 +2,12 @@
 
 Encoder: `depth` stride-2 4x4 convolutions (256 -> 1 for depth 8) with instance norm. Decoder: transposed
 convolutions normalized by the chosen mask-aware layer (RAIN by default), dropout in the three blocks
-above the bottleneck, attention gates on the three outermost skip connections, tanh output. The
-prediction replaces the composite only inside the mask.
+above the bottleneck, attention gates on the three outermost skip connections.
+
+Two heads. "pixel" (the published network): the outermost block paints the image, tanh output. "transform"
+(engine.transform_head): the decoder stops at a quarter of the input size and the network predicts a colour
+transform (tone curves, a global affine map, a smooth local affine correction) that it applies to the
+composite. Either way the prediction replaces the composite only inside the mask.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from engine.normalization import build_norm
+from engine.transform_head import TransformHead, masked_mean, render
 
 # ngf is the only knob the presets turn: 64 is the published network; the smaller ones are what a
 # laptop CPU can run (and we can train) comfortably.
@@ -21,6 +26,8 @@ PRESETS: dict[str, dict] = {
 }
 ATTENTION_LEVELS = 3
 DROPOUT_BLOCKS = 3
+HEADS = ("pixel", "transform")
+LOCAL_LEVEL = 2  # the transform head's local grid is the input size / 2**LOCAL_LEVEL
 
 
 def _channels(ngf: int, level: int) -> int:
@@ -56,13 +63,20 @@ class DecoderBlock(nn.Module):
 
 class RainNet(nn.Module):
     def __init__(
-        self, ngf: int = 64, depth: int = 8, norm: str = "rain", dropout: float = 0.5, attention: bool = True
+        self, ngf: int = 64, depth: int = 8, norm: str = "rain", dropout: float = 0.5, attention: bool = True,
+        head: str = "pixel", local: bool = True,
     ):
         super().__init__()
-        if depth < 2:
-            raise ValueError("depth must be at least 2")
-        self.config = {"ngf": ngf, "depth": depth, "norm": norm, "dropout": dropout, "attention": attention}
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+        if depth < (LOCAL_LEVEL + 1 if head == "transform" else 2):
+            raise ValueError(f"depth must be at least {LOCAL_LEVEL + 1 if head == 'transform' else 2}")
+        self.config = {"ngf": ngf, "depth": depth, "norm": norm, "dropout": dropout, "attention": attention,
+                       "head": head, "local": local}
         self.depth = depth
+        self.head = head
+        # The transform head needs the decoder only down to its local grid's level.
+        self.last_block = LOCAL_LEVEL if head == "transform" else 0
         ch = [_channels(ngf, i) for i in range(depth)]
 
         self.encoder = nn.ModuleList([nn.Conv2d(4, ch[0], 4, 2, 1)])
@@ -76,26 +90,33 @@ class RainNet(nn.Module):
         # decoder[j] turns level j's features into level j-1's resolution (j = 0 gives the image).
         self.decoder = nn.ModuleList()
         for j in range(depth):
+            if j < self.last_block:
+                self.decoder.append(nn.Identity())  # keeps decoder[j] meaning level j; holds nothing
+                continue
             in_ch = ch[j] if j == depth - 1 else 2 * ch[j]
             if j == 0:
                 self.decoder.append(DecoderBlock(in_ch, 3, None, 0.0))
             else:
                 drop = dropout if depth - 1 - DROPOUT_BLOCKS <= j < depth - 1 else 0.0
                 self.decoder.append(DecoderBlock(in_ch, ch[j - 1], norm, drop))
-        levels = range(min(ATTENTION_LEVELS, depth - 1)) if attention else range(0)
+        levels = range(max(0, self.last_block - 1), min(ATTENTION_LEVELS, depth - 1)) if attention else range(0)
         self.gates = nn.ModuleDict({str(j): AttentionGate(ch[j], ch[j]) for j in levels})
+        if head == "transform":
+            self.pool_level = min(3, depth - 2)  # masked pooling where features still see the layout
+            self.transform = TransformHead(ch[depth - 1] + 2 * ch[self.pool_level], 2 * ch[LOCAL_LEVEL - 1], local)
 
     @property
     def multiple(self) -> int:
         """Input sides must be multiples of this."""
         return 2**self.depth
 
-    def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """composite B x 3 x H x W in [-1, 1], mask B x 1 x H x W in [0, 1] -> harmonized, same range."""
+    def _check(self, composite: torch.Tensor) -> None:
         h, w = composite.shape[-2:]
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"input {w}x{h} is not a multiple of {self.multiple}")
-        mask = mask.to(composite.dtype)
+
+    def _features(self, composite, mask):
+        """(encoder features per level, decoder features at the last block's level)."""
         skips = []
         x = torch.cat([composite, mask], 1)
         for i, (conv, norm) in enumerate(zip(self.encoder, self.enc_norms)):
@@ -103,7 +124,7 @@ class RainNet(nn.Module):
             x = norm(x)
             skips.append(x)
         x = skips[-1]
-        for j in range(self.depth - 1, -1, -1):
+        for j in range(self.depth - 1, self.last_block - 1, -1):
             x = self.decoder[j](x, mask)
             if j > 0:
                 skip = skips[j - 1]
@@ -111,7 +132,32 @@ class RainNet(nn.Module):
                 if gate is not None:
                     skip = gate(x, skip)
                 x = torch.cat([x, skip], 1)
-        pred = torch.tanh(x)
+        return skips, x
+
+    def predict_transform(self, composite: torch.Tensor, mask: torch.Tensor):
+        """Transform head only: (curves B x 3 x K raw, affine grid B x 12 x H/4 x W/4) in RGB 0..1 units."""
+        if self.head != "transform":
+            raise ValueError("this network paints pixels; it predicts no transform")
+        self._check(composite)
+        mask = mask.to(composite.dtype)
+        skips, local = self._features(composite, mask)
+        feats = skips[self.pool_level]
+        small = nn.functional.interpolate(mask, size=feats.shape[-2:], mode="area")
+        pooled = torch.cat([skips[-1].mean((2, 3)), masked_mean(feats, small), masked_mean(feats, 1 - small)], 1)
+        return self.transform(pooled, composite.add(1).mul(0.5), mask, local)
+
+    def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """composite B x 3 x H x W in [-1, 1], mask B x 1 x H x W in [0, 1] -> harmonized, same range.
+
+        The transform head's output is not clamped (a clamp would stop the gradient where the target is
+        at the range's end); callers that need pixels clamp."""
+        self._check(composite)
+        mask = mask.to(composite.dtype)
+        if self.head == "transform":
+            curves, grid = self.predict_transform(composite, mask)
+            pred = render(composite.add(1).mul(0.5), curves, grid).mul(2).sub(1)
+        else:
+            pred = torch.tanh(self._features(composite, mask)[1])
         return pred * mask + composite * (1 - mask)
 
 

@@ -233,7 +233,7 @@ class FinetuneDialog(QDialog):
         grid.addWidget(self.detail_label, 2, 0, 1, 2)
         self.loss_curves = CurvesWidget("Training loss")
         self.loss_curves.add_series("generator", "#d9534f")
-        self.loss_curves.add_series("L1", "#337ab7")
+        self.loss_curves.add_series("Reconstruction", "#337ab7")
         self.val_curves = CurvesWidget("Validation")
         self.val_curves.add_series("PSNR dB", "#2e9e5b", markers=True)
         self.val_curves.add_series("fMSE", "#e08a1e", axis=RIGHT, markers=True)
@@ -516,9 +516,12 @@ class FinetuneDialog(QDialog):
             self.loss_curves.add_point(1, ev["step"], ev.get("loss_l1", float("nan")))
             self.progress.setValue(int(round(state.fraction * 1000)))
             self.progress.setFormat(f"{state.fraction:.0%}  ·  ETA {format_duration(state.eta_s)}")
+            # `loss_l1` is the reconstruction term, whichever loss the run uses; a run without a
+            # discriminator (the transform head's default) reports its loss as zero.
+            disc = f", discriminator {ev['loss_d']:.3f}" if ev.get("loss_d") else ""
             self.detail_label.setText(
                 f"Step {ev['step']}, epoch {ev['epoch']}  ·  {ev.get('img_per_s', 0):.1f} images/s  ·  "
-                f"loss {ev['loss_g']:.3f} (L1 {ev.get('loss_l1', 0):.3f}, discriminator {ev.get('loss_d', 0):.3f})"
+                f"loss {ev['loss_g']:.3f} (reconstruction {ev.get('loss_l1', 0):.3f}{disc})"
             )
         elif kind == "val":
             self.val_curves.add_point(0, ev["step"], ev["psnr"])

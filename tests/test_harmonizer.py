@@ -164,11 +164,11 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu_with_a_notice(tiny_model, monk
     real = h._predict_on
     tried = []
 
-    def predict_on(device, c, m):
+    def predict_on(device, c, m, transform):
         tried.append(device.type)
         if device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(device, c, m)
+        return real(device, c, m, transform)
 
     monkeypatch.setattr(h, "_predict_on", predict_on)
     monkeypatch.setattr(h, "_to", lambda device: setattr(h, "device", device))

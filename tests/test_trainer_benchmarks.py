@@ -25,7 +25,8 @@ def test_native_validation_composites_are_the_trainers(tmp_path):
     _, val, _ = build_datasets([data], 32, 0.4)
     assert len(val) >= 2
     for i in range(len(val)):
-        comp, mask, real = val.native(i)
+        comp, mask, real, family = val.native(i)
+        assert family  # synthesized: names the perturbation it used
         small_comp, small_mask, small_real = val[i]
         side = min(cv2.imread(str(val.entries[i].image)).shape[:2])
         assert comp.shape[1:] == (side, side)

@@ -195,3 +195,59 @@ def test_object_masks_do_not_depend_on_what_ran_before():
     assert sum(m is not None for m in first) >= 6
     for a, b in zip(first, again):
         assert (a is None) == (b is None) and (a is None or np.array_equal(a, b))
+
+
+def test_the_v2_recipe_reaches_larger_brightness_mismatches_than_v1():
+    """Real composites have a heavier tail of brightness mismatches than the first recipe made
+    (benchmarks/realism_stats.py); v2's exposure range covers it."""
+    img, m = textured(), box_mask()
+
+    def p90_brightness_change(recipe):
+        changes = []
+        for s in range(60):
+            comp, _ = synthesis.perturb(img, m, np.random.default_rng(s), families=["white_balance"], recipe=recipe)
+            changes.append(abs(comp[m > 0].astype(float).mean() - img[m > 0].astype(float).mean()))
+        return np.quantile(changes, 0.9)
+
+    assert p90_brightness_change("v2") > 1.2 * p90_brightness_change("v1")
+
+
+def test_box_and_region_masks_are_plausible():
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        box = masks.box_mask(40, 56, rng)
+        ys, xs = np.nonzero(box)
+        assert box[ys.min():ys.max() + 1, xs.min():xs.max() + 1].all()  # a filled rectangle
+        assert masks.MIN_AREA <= box.mean() <= masks.MAX_AREA
+        region = masks.region_mask(40, 56, rng)
+        assert 0 < region.mean() < 1
+
+
+def test_v2_training_samples_use_regions_and_same_kind_donors(tmp_path):
+    """Photos with index.csv keywords: donors of the same kind half the time; some training samples
+    re-colour a random region instead of the object; validation always uses the object and v2."""
+    from tests.test_trainer_loop import photo_folder
+    folder = photo_folder(tmp_path / "p", n=12, masks_every=1, corrupt=0, index_groups=12)
+    rows = "".join(f"img{i:03d},{'tree' if i % 2 else 'car'},obj,src{i}.jpg\n" for i in range(12))
+    (folder / "index.csv").write_text("name,keyword,object_name,obj_src\n" + rows)
+    train, val, _ = build_datasets([folder], 32, val_fraction=0.2, log=lambda m: None)
+    assert set(train.by_kind) == {"tree", "car"} and train.recipe == "v2" and val.recipe == "v2"
+    donors = [train._donor(np.random.default_rng(s), "tree")[0] for s in range(40)]
+    trees = [item.real for item, e in zip(train.cache, train.entries) if e.kind == "tree"]
+    same = sum(any(d is t for t in trees) for d in donors)
+    assert 0.55 * 40 < same < 0.95 * 40  # half by kind, plus the kind's share of the uniform half
+    sentinel = np.zeros((32, 32), np.float32)
+    sentinel[:16, :16] = 1
+
+    def used_regions(ds, monkeypatch):
+        monkeypatch.setattr(masks, "region_mask", lambda h, w, rng: sentinel)
+        return sum(torch.equal(ds[(0, k % len(ds))][1][0], torch.from_numpy(sentinel)) for k in range(60))
+
+    mp = pytest.MonkeyPatch()
+    try:
+        assert 4 <= used_regions(train, mp) <= 24  # REGION_SHARE of them
+        v1, _, _ = build_datasets([folder], 32, val_fraction=0.2, log=lambda m: None, synthesis="v1")
+        assert used_regions(v1, mp) == 0
+    finally:
+        mp.undo()
+    assert v1.recipe == "v1" and v1._donor(np.random.default_rng(0), "tree")[0] is not None

@@ -85,6 +85,6 @@ def _generator_from(ckpt):
     from engine.rainnet import RainNet
 
     cfg = ckpt["config"]
-    gen = RainNet(ngf=cfg["ngf"], depth=cfg["depth"], norm=cfg["norm"])
+    gen = RainNet(ngf=cfg["ngf"], depth=cfg["depth"], norm=cfg["norm"], head=cfg["head"])
     gen.load_state_dict(ckpt["generator"])
     return gen

@@ -136,7 +136,8 @@ def test_tiny_run_writes_model_logs_plot_and_checkpoint(tmp_path, capsys):
     assert rows[0]["comp_fmse"] > 0  # the untouched composite's score is logged next to the model's
     assert Image.open(run / "curves.png").size[0] > 100
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert ckpt["state"]["step"] == 5 and ckpt["discriminator"] is not None
+    # The default recipe: the transform head, trained without a discriminator.
+    assert ckpt["state"]["step"] == 5 and ckpt["discriminator"] is None and info.config["head"] == "transform"
 
     # The exported fp16 weights are the trained generator's.
     model, _ = load_model(run / "model.safetensors")
@@ -146,9 +147,10 @@ def test_tiny_run_writes_model_logs_plot_and_checkpoint(tmp_path, capsys):
 
 
 def test_resume_continues_exactly(tmp_path, capsys):
-    """6 steps in one go == 3 steps, stop, resume to 6: same weights, optimizer state and history."""
+    """6 steps in one go == 3 steps, stop, resume to 6: same weights, optimizer state and history.
+    With the pixel head and its GAN: the run with the most state (two networks, two optimizers, dropout)."""
     data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
-    common = ["--data", data, *TINY, "--checkpoint-every", 0]
+    common = ["--data", data, *TINY, "--checkpoint-every", 0, "--head", "pixel"]
     rc, _, err = run_cli(capsys, *common, "--steps", 6, "--run-dir", tmp_path / "a")
     assert rc == 0, err
     rc, _, err = run_cli(capsys, *common, "--steps", 3, "--run-dir", tmp_path / "b")
@@ -409,7 +411,7 @@ def test_lr_decay_falls_to_zero_over_the_budgets_end_and_resumes_exactly(tmp_pat
     A run stopped halfway and resumed without the option keeps its checkpoint's decay, and ends exactly as
     the uninterrupted run."""
     data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
-    common = ["--data", data, *TINY, "--checkpoint-every", 0]
+    common = ["--data", data, *TINY, "--checkpoint-every", 0, "--head", "pixel"]
     rc, events, err = run_cli(capsys, *common, "--steps", 8, "--lr-decay", 0.5, "--run-dir", tmp_path / "a")
     assert rc == 0, err
     rates = [e["lr"] for e in events if e["event"] == "step"]
@@ -429,3 +431,43 @@ def test_lr_decay_falls_to_zero_over_the_budgets_end_and_resumes_exactly(tmp_pat
 
     rc, events, err = run_cli(capsys, *common, "--steps", 2, "--lr-decay", 1.5, "--run-dir", tmp_path / "z")
     assert rc == 1 and "--lr-decay" in events[-1]["message"]
+
+
+def test_a_checkpoint_from_before_heads_resumes_as_the_pixel_recipe(tmp_path, capsys):
+    """Checkpoints written before the transform head existed have no head, loss or synthesis in their
+    config: they are pixel-head runs with L1, the hinge GAN and the first synthesis, and resume as such."""
+    data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
+    rc, _, err = run_cli(capsys, "--data", data, *TINY, "--steps", 2, "--head", "pixel", "--loss", "l1",
+                         "--run-dir", tmp_path / "old")
+    assert rc == 0, err
+    path = tmp_path / "old/checkpoints/last.pt"
+    ckpt = load_checkpoint(path)
+    for key in ("head", "loss", "synthesis"):
+        del ckpt["config"][key]
+    ckpt["config"]["gan"] = "hinge"
+    torch.save(ckpt, path)
+    rc, events, err = run_cli(capsys, "--resume", path, "--steps", 3, "--workers", 0, "--threads", 1)
+    assert rc == 0, err
+    resumed = load_checkpoint(path)
+    assert resumed["state"]["step"] == 3 and resumed["discriminator"] is not None
+    assert (resumed["config"]["head"], resumed["config"]["loss"], resumed["config"]["synthesis"]) == ("pixel", "l1", "v1")
+    assert read_info(events[-1]["model_path"]).config["head"] == "pixel"
+
+
+def test_init_from_a_pixel_model_with_the_transform_head_carries_its_encoder_over(tmp_path, capsys):
+    """--init PIXEL_MODEL --head transform: the trained encoder, decoder and gates start the new network;
+    only the transform head is new (and starts as the identity, so "before" is the composite's score)."""
+    data = photo_folder(tmp_path / "photos", n=6, corrupt=0)
+    rc, events, err = run_cli(capsys, "--data", data, "--steps", 2, "--head", "pixel", "--run-dir", tmp_path / "base", *TINY)
+    assert rc == 0, err
+    base, _ = load_model(events[-1]["model_path"])
+    tiny_no_ngf = [a for a in TINY if a not in ("--ngf", "4")]
+    rc, events, err = run_cli(capsys, "--data", data, "--init", events[-1]["model_path"], "--head", "transform",
+                              "--steps", 1, "--lr", 1e-12, "--run-dir", tmp_path / "conv", *tiny_no_ngf)
+    assert rc == 0, err
+    assert "starting a transform head from" in err and "carried over" in err
+    model, info = load_model(events[-1]["model_path"])
+    assert info.config["head"] == "transform" and info.card["losses"]["reconstruction"] == "fnmse"
+    assert torch.allclose(model.encoder[1].weight, base.encoder[1].weight, atol=1e-3)
+    assert events[-1]["before"]["fmse"] == pytest.approx(load_checkpoint(tmp_path / "conv/checkpoints/last.pt")
+                                                         ["state"]["composite"]["fmse"])

@@ -61,11 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. 0.5; default 0 = constant; with --resume, the checkpoint's unless given)")
     p.add_argument("--workers", type=int, help="data loader processes (default min(2, cores); 0 = in-process)")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
-    p.add_argument("--gan", choices=["hinge", "lsgan", "none"], default="hinge", help="adversarial loss (default hinge)")
+    p.add_argument("--head", choices=["transform", "pixel"],
+                   help="what the network predicts: a colour transform (default) or pixels (the published RainNet)")
+    p.add_argument("--no-local", dest="local", action="store_false",
+                   help="transform head: one global transform, without the smooth local correction")
+    p.add_argument("--loss", choices=["fnmse", "l1"],
+                   help="reconstruction loss: foreground-normalised MSE (default for the transform head) or L1")
+    p.add_argument("--synthesis", choices=["v2", "v1"], default="v2",
+                   help="training composites: v2 (default, matched to real composites) or v1 (the first recipe)")
+    p.add_argument("--gan", choices=["hinge", "lsgan", "none"],
+                   help="adversarial loss (default none for the transform head, hinge for the pixel head)")
     p.add_argument("--gan-weight", type=float, default=1.0)
     p.add_argument("--no-gan", dest="gan", action="store_const", const="none",
-                   help="pure L1 training (no discriminator)")
-    p.add_argument("--l1-weight", type=float, default=100.0)
+                   help="no discriminator")
+    p.add_argument("--l1-weight", type=float, default=100.0, help="the reconstruction loss's weight")
     p.add_argument("--l1-region", choices=["foreground", "full"], default="foreground",
                    help="average L1 over the foreground (default) or the full image (RainNet paper)")
     p.add_argument("--ndf", type=int, help="discriminator width (default min(64, 2 * ngf))")

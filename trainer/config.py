@@ -4,15 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.errors import HarmonizerError
-from engine.model_file import load_model
-from engine.rainnet import RainNet
+from engine.model_file import load_model, read_info
+from engine.rainnet import HEADS, RainNet
 from engine.registry import DEFAULT_NAME, resolve_model, validate_name
 from trainer.progress import Reporter
 
 # What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
 # command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
-            "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size")
+            "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
+            "loss", "synthesis")
 
 
 @dataclass
@@ -45,9 +46,13 @@ class TrainConfig:
     workers: int | None = None
     threads: int | None = None
     max_images: int | None = None
-    gan: str = "hinge"  # "hinge", "lsgan" or "none"
+    head: str | None = None  # None: "transform", or the --init model's (see resolve_recipe)
+    local: bool = True  # the transform head's local correction (off: one global transform)
+    loss: str | None = None  # reconstruction loss "fnmse" or "l1"; None: what the head trains best with
+    synthesis: str = "v2"  # "v2": realistic composites (trainer.synthesis); "v1": the first recipe, for ablations
+    gan: str | None = None  # "hinge", "lsgan" or "none"; None: none for the transform head, hinge for pixels
     gan_weight: float = 1.0
-    l1_weight: float = 100.0
+    l1_weight: float = 100.0  # the reconstruction term's weight, whichever loss it is
     l1_region: str = "foreground"
     ndf: int | None = None  # None: 64, capped at 2 * ngf so D never dwarfs a small generator
     amp: bool = True  # CUDA only
@@ -68,6 +73,20 @@ class RunState:
     last_val_step: int = -1
     pending_val: int | None = None  # the epoch whose validation a stop request cut short
     val_seconds: float = 0.0
+
+
+def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
+    """Fill the head, loss and GAN a run leaves open. The transform head trains on the foreground-normalised
+    MSE without a discriminator (a predicted colour transform cannot make the artefacts a discriminator
+    is there to catch; docs/quality.md has the ablation); the pixel head keeps the published recipe.
+    A checkpoint from before heads existed is a pixel run with L1, hinge GAN and the first synthesis."""
+    if resumed is not None and "head" not in resumed:
+        cfg.head, cfg.loss, cfg.synthesis = "pixel", "l1", "v1"
+    if cfg.init and not cfg.head:
+        cfg.head = read_info(resolve_model(cfg.init)).config.get("head", "pixel")
+    cfg.head = cfg.head or "transform"
+    cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
+    cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 
 
 def default_depth(size: int) -> int:
@@ -93,13 +112,35 @@ def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | Non
         # A fine-tuned model runs where its base runs (the default model trains at 128 px, runs at 256),
         # or at its own training size if that is larger.
         cfg.run_size = max(cfg.size, info.working_size)
+        base_head = arch.get("head", "pixel")
+        if cfg.head and cfg.head != base_head:
+            return _converted(model, cfg, reporter, info.path.name)
+        cfg.head, cfg.local = base_head, arch.get("local", True)
         reporter.note(f"fine-tuning {info.path.name} (ngf {cfg.ngf}, depth {cfg.depth}, norm {cfg.norm})")
         return model.train()
     cfg.norm = cfg.norm or "rain"
     cfg.ngf = cfg.ngf or 32
     cfg.size = cfg.size or 256
     cfg.depth = cfg.depth or default_depth(cfg.size)
-    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm)
+    return _fresh(cfg)
+
+
+def _converted(base: RainNet, cfg: TrainConfig, reporter: Reporter, name: str) -> RainNet:
+    """A network with another head that starts from `base`'s encoder, decoder and gates: what a trained
+    pixel model learnt about scenes carries over, and only the new head starts from scratch (as the
+    identity, for the transform head)."""
+    model = _fresh(cfg)
+    own = model.state_dict()
+    shared = {k: v for k, v in base.state_dict().items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(shared, strict=False)
+    reporter.note(f"starting a {cfg.head} head from {name}: {len(shared)} of {len(own)} tensors carried over")
+    return model.train()
+
+
+def _fresh(cfg: TrainConfig) -> RainNet:
+    # Dropout is the pixel head's noise source for its GAN; a regressed transform only loses by it.
+    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm, head=cfg.head, local=cfg.local is not False,
+                   dropout=0.0 if cfg.head == "transform" else 0.5)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -122,6 +163,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--lr-decay must be a share of the budget in [0, 1]")
     if not 0 <= cfg.val_fraction < 1:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
+    if cfg.head not in HEADS:
+        raise HarmonizerError(f"unknown head {cfg.head!r}; use {' or '.join(HEADS)}")
+    if cfg.loss not in ("fnmse", "l1"):
+        raise HarmonizerError(f"unknown reconstruction loss {cfg.loss!r}; use fnmse or l1")
+    if cfg.synthesis not in ("v1", "v2"):
+        raise HarmonizerError(f"unknown synthesis {cfg.synthesis!r}; use v2 or v1")
     if cfg.gan not in ("hinge", "lsgan", "none"):
         raise HarmonizerError(f"unknown GAN loss {cfg.gan!r}; use hinge, lsgan or none")
     if cfg.out is not None:  # refused now rather than after the whole run

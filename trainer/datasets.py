@@ -5,6 +5,12 @@ mask 1 x S x S in 0..1. A sample is a pure function of (seed, epoch, index): its
 perturbation come from a generator seeded by those numbers, so data never depends on which worker made
 it and a resumed run sees exactly the samples the uninterrupted run would have seen.
 
+Training composites follow the run's synthesis recipe (trainer.synthesis: "v2" by default, "v1" for
+ablations); validation composites always use v2's, so runs with either recipe are scored on the same set.
+v2 also re-colours a random region instead of the object in REGION_SHARE of training samples (any part of
+a photo can be a pasted layer; LEMaRT pre-trains on such regions) and takes half its donors from photos
+of the same kind of object (index.csv keywords), whose colours a pasted object typically brings along.
+
 The validation split is by source photo (two crops of one photo never straddle the split) and by a hash
 of its name, so it is the same for every training seed and stays put when photos are added.
 """
@@ -35,6 +41,9 @@ MAX_SCALE = 1.35  # random zoom for training crops; cached photos keep just enou
 CACHE_BYTES = 2 * 1024**3  # decoded photos are kept in memory when they fit in this
 MIN_FG = 0.01  # a crop whose foreground is smaller than this fraction is redrawn
 VAL_SEED = 20210620  # fixed: validation composites do not change with --seed, so runs stay comparable
+VAL_RECIPE = "v2"
+REGION_SHARE = 0.2
+SAME_KIND_DONORS = 0.5
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Entry:
     mask: Path | None = None  # None: generate one
     comp: Path | None = None  # a given composite (iHarmony4, triplets); None: synthesize
     group: str = ""  # source photo, for the split
+    kind: str = ""  # what the mask holds (index.csv keyword), for same-kind donors
 
 
 @dataclass
@@ -78,18 +88,19 @@ def photo_entries(folder: Path) -> list[Entry]:
         key = str(p.with_suffix(""))
         if key not in by_stem or p.suffix.lower() == ".png":
             by_stem[key] = p
-    groups = _index_groups(folder)
+    index = _index_rows(folder)
     entries = []
     for p in files:
         if p.stem.lower().endswith("_mask"):
             continue
         mask = by_stem.get(str(p.with_suffix("")) + "_mask")
-        entries.append(Entry(p, mask, None, groups.get(p.stem, str(p.relative_to(folder).with_suffix("")))))
+        group, kind = index.get(p.stem, (str(p.relative_to(folder).with_suffix("")), ""))
+        entries.append(Entry(p, mask, None, group, kind))
     return entries
 
 
-def _index_groups(folder: Path) -> dict[str, str]:
-    """name -> source photo from an index.csv with an obj_src column (the shared photos have one)."""
+def _index_rows(folder: Path) -> dict[str, tuple[str, str]]:
+    """name -> (source photo, keyword) from an index.csv with an obj_src column (the shared photos have one)."""
     index = folder / "index.csv"
     if not index.is_file():
         return {}
@@ -100,7 +111,8 @@ def _index_groups(folder: Path) -> dict[str, str]:
         return {}
     if not rows or "obj_src" not in rows[0] or "name" not in rows[0]:
         return {}
-    return {Path(r["name"]).stem: r["obj_src"] for r in rows if r.get("name") and r.get("obj_src")}
+    return {Path(r["name"]).stem: (r["obj_src"], (r.get("keyword") or "").strip().lower())
+            for r in rows if r.get("name") and r.get("obj_src")}
 
 
 _TRIPLET = re.compile(r"^(?P<key>.+)_(?P<role>comp|mask|real)$", re.IGNORECASE)
@@ -242,13 +254,19 @@ class HarmonizationDataset(Dataset):
     Training keys are (epoch, index) pairs from `EpochSampler`; validation keys are plain indices.
     """
 
-    def __init__(self, entries: list[Entry], size: int, train: bool, seed: int = 0, cache: list | None = None):
+    def __init__(self, entries: list[Entry], size: int, train: bool, seed: int = 0, cache: list | None = None,
+                 synthesis: str = "v2"):
         self.entries = entries
         self.size = size
         self.train = train
         self.seed = seed
         self.cache = cache  # list[Loaded] parallel to entries, or None to decode on every access
+        self.recipe = synthesis if train else VAL_RECIPE
         self.failures = 0
+        self.by_kind: dict[str, list[int]] = {}
+        for i, e in enumerate(entries):
+            if e.kind:
+                self.by_kind.setdefault(e.kind, []).append(i)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -273,7 +291,7 @@ class HarmonizationDataset(Dataset):
                 self.failures += 1
                 print(f"warning: skipped unreadable training image: {exc}", file=sys.stderr)
                 continue
-            return self._make(item, rng)
+            return self._make(item, rng, kind=self.entries[i].kind)[:3]
         raise HarmonizerError("none of the training images could be read")
 
     def _val_rng(self, index: int) -> np.random.Generator:
@@ -282,13 +300,14 @@ class HarmonizationDataset(Dataset):
     def native(self, index: int):
         """Validation sample `index` at its photo's own resolution (the centre square of its short side),
         with the perturbation __getitem__ gives it: for scoring a full-resolution pipeline on the very
-        composites the trainer validates on. Raises HarmonizerError for an unreadable photo."""
+        composites the trainer validates on. -> (composite, mask, real, the synthesis families used, or ""
+        for a given composite). Raises HarmonizerError for an unreadable photo."""
         assert not self.train, "only validation samples are fixed"
         entry = self.entries[index]
         item = load_entry(entry, None, with_object_mask=entry.mask is None and entry.comp is None)
-        return self._make(item, self._val_rng(index), size=min(item.real.shape[:2]))
+        return self._make(item, self._val_rng(index), size=min(item.real.shape[:2]), kind=entry.kind)
 
-    def _make(self, item: Loaded, rng: np.random.Generator, size: int | None = None):
+    def _make(self, item: Loaded, rng: np.random.Generator, size: int | None = None, kind: str = ""):
         s = size or self.size
         mask = None if item.mask is None else item.mask.astype(np.float32) / 255.0
         if mask is None and item.comp is None:
@@ -302,12 +321,15 @@ class HarmonizationDataset(Dataset):
         real, mask = layers[0], layers[1]
         if mask.mean() < MIN_FG and item.comp is None:
             mask = mask_gen.random_mask(s, s, rng)  # the crop missed the object: any region will do
+        family = ""
         if item.comp is not None:
             comp = layers[2]
         else:
-            donor, donor_mask = self._donor(rng)
-            comp, _ = perturb(real, mask, rng, donor=donor, donor_mask=donor_mask)
-        return to_tensor(comp), mask_tensor(mask), to_tensor(real)
+            if self.train and self.recipe == "v2" and rng.random() < REGION_SHARE:
+                mask = mask_gen.region_mask(s, s, rng)
+            donor, donor_mask = self._donor(rng, kind)
+            comp, family = perturb(real, mask, rng, donor=donor, donor_mask=donor_mask, recipe=self.recipe)
+        return to_tensor(comp), mask_tensor(mask), to_tensor(real), family
 
     def _geometry(self, layers, rng, s: int):
         h, w = layers[0].shape[:2]
@@ -336,11 +358,15 @@ class HarmonizationDataset(Dataset):
             out = [layer[:, ::-1] for layer in out]
         return [np.ascontiguousarray(layer) for layer in out]
 
-    def _donor(self, rng):
+    def _donor(self, rng, kind: str = ""):
         """Another photo's region for colour-statistics transfer (only from the in-memory cache)."""
         if self.cache is None or len(self.cache) < 2:
             return None, None
-        d = self.cache[int(rng.integers(0, len(self.cache)))]
+        same = self.by_kind.get(kind, []) if self.recipe == "v2" else []
+        if len(same) > 1 and rng.random() < SAME_KIND_DONORS:
+            d = self.cache[same[int(rng.integers(0, len(same)))]]
+        else:
+            d = self.cache[int(rng.integers(0, len(self.cache)))]
         dmask = d.mask if d.mask is not None else d.object_mask
         return d.real, None if dmask is None else dmask.astype(np.float32) / 255.0
 
@@ -376,7 +402,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, max_images: int | None = None,
-                   threads: int | None = None, log=None):
+                   threads: int | None = None, log=None, synthesis: str = "v2"):
     """(train dataset, val dataset, DataReport) from one or more data folders."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     report = DataReport()
@@ -406,7 +432,7 @@ def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, ma
         where = ", ".join(str(d) for d in dirs)
         raise HarmonizerError(f"no usable training images in {where} ({report.skipped} unreadable)")
     report.train, report.val = len(train_e), len(val_e)
-    return (HarmonizationDataset(train_e, size, True, seed, train_cache),
+    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis),
             HarmonizationDataset(val_e, size, False, seed, val_cache), report)
 
 

@@ -48,6 +48,23 @@ def polygon_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return (mask > 127).astype(np.float32)
 
 
+def box_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """An axis-aligned rectangle (LEMaRT's masked regions): any part of any photo can be re-coloured."""
+    area = rng.uniform(MIN_AREA * 1.5, MAX_AREA * 0.8)
+    aspect = np.exp(rng.uniform(-0.8, 0.8))
+    bh = int(np.clip(round(np.sqrt(area * h * w / aspect)), 4, h - 2))
+    bw = int(np.clip(round(area * h * w / bh), 4, w - 2))
+    y, x = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+    mask = np.zeros((h, w), np.float32)
+    mask[y:y + bh, x:x + bw] = 1.0
+    return mask
+
+
+def region_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A random region that is not an object: a box a third of the time, else a blob or polygon."""
+    return box_mask(h, w, rng) if rng.random() < 1 / 3 else random_mask(h, w, rng)
+
+
 def random_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     for _ in range(4):
         mask = blob_mask(h, w, rng) if rng.random() < 0.5 else polygon_mask(h, w, rng)

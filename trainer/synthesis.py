@@ -6,6 +6,12 @@ another photo's colour statistics, a camera's tone curve, white balance and expo
 shift, or a smooth non-linear colour grade (3D LUT). Ranges are wide enough to be clearly visible and
 narrow enough to stay photographic.
 
+Two recipes. "v1" is the first one. "v2" (the default) is matched to real composites: measured as the
+foreground-minus-surround Lab mean difference (benchmarks/realism_stats.py), real composites have a
+heavier tail of large brightness mismatches than v1 made, so v2 widens the exposure and mean-shift ranges
+(the ranges below); and the dataset gives it box-shaped and random regions besides object masks and
+donors of the same kind of object (trainer.datasets).
+
 Everything works on uint8 RGB H x W x 3 arrays and float32 masks H x W in 0..1; randomness comes only
 from the `numpy.random.Generator` passed in, so a seeded generator reproduces a composite exactly.
 """
@@ -19,6 +25,12 @@ import numpy as np
 MIN_CHANGE = 5.0
 MAX_TRIES = 5
 FAMILIES = ("stats", "curves", "white_balance", "hsv", "lut")
+# Per recipe: the exposure change in stops, and the random Lab mean shift (L, a, b) of a donor-less
+# statistics transfer.
+RANGES = {
+    "v1": {"stops": 0.9, "shift": (25.0, 20.0, 20.0)},
+    "v2": {"stops": 1.4, "shift": (35.0, 22.0, 22.0)},
+}
 
 
 def _to_float(img: np.ndarray) -> np.ndarray:
@@ -36,7 +48,7 @@ def _region_lab_stats(lab: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np
     return mean, np.sqrt(var) + 1e-3
 
 
-def stats_transfer(img, mask, rng, donor=None, donor_mask=None) -> np.ndarray:
+def stats_transfer(img, mask, rng, donor=None, donor_mask=None, recipe="v2") -> np.ndarray:
     """Give the foreground the Lab mean/std of another photo's region (Reinhard-style transfer).
 
     Without a donor, random target statistics stand in: a shifted mean and a scaled spread.
@@ -48,7 +60,8 @@ def stats_transfer(img, mask, rng, donor=None, donor_mask=None) -> np.ndarray:
         dmask = donor_mask if donor_mask is not None and donor_mask.sum() >= 1 else np.ones(dlab.shape[:2], np.float32)
         t_mean, t_std = _region_lab_stats(dlab, dmask)
     else:
-        t_mean = mean + rng.uniform([-25, -20, -20], [25, 20, 20])
+        shift = np.array(RANGES[recipe]["shift"])
+        t_mean = mean + rng.uniform(-shift, shift)
         t_std = std * rng.uniform(0.6, 1.5, 3)
     # Clamp the spread ratio: transferring from a flat region (sky) onto a textured one would erase it.
     ratio = np.clip(t_std / std, 0.4, 2.5)
@@ -76,12 +89,13 @@ def tone_curves(img, mask, rng, **_) -> np.ndarray:
     return cv2.LUT(np.ascontiguousarray(img), lut)
 
 
-def white_balance(img, mask, rng, **_) -> np.ndarray:
+def white_balance(img, mask, rng, recipe="v2", **_) -> np.ndarray:
     """Colour temperature / tint gains and an exposure change, applied in (approximately) linear light."""
     linear = _to_float(img) ** 2.2
     temp = rng.uniform(-0.35, 0.35)
     tint = rng.uniform(-0.15, 0.15)
-    exposure = 2.0 ** rng.uniform(-0.9, 0.9)
+    stops = RANGES[recipe]["stops"]
+    exposure = 2.0 ** rng.uniform(-stops, stops)
     gains = np.array([2.0**temp, 2.0**tint, 2.0**-temp], np.float32) * exposure
     out = np.clip(linear * gains, 0.0, 1.0) ** (1 / 2.2)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -161,7 +175,7 @@ def foreground_change(img: np.ndarray, comp: np.ndarray, mask: np.ndarray) -> fl
     return float((diff * mask).sum() / area)
 
 
-def perturb(img, mask, rng, donor=None, donor_mask=None, families=FAMILIES) -> tuple[np.ndarray, str]:
+def perturb(img, mask, rng, donor=None, donor_mask=None, families=FAMILIES, recipe="v2") -> tuple[np.ndarray, str]:
     """Return (composite uint8, name of the families used): `img` with its foreground re-coloured.
 
     One family most of the time, two chained sometimes (real composites often differ in several ways).
@@ -174,7 +188,7 @@ def perturb(img, mask, rng, donor=None, donor_mask=None, families=FAMILIES) -> t
         chosen = list(rng.choice(families, size=min(count, len(families)), replace=False))
         changed = img
         for name in chosen:
-            changed = _APPLY[name](changed, mask, rng, donor=donor, donor_mask=donor_mask)
+            changed = _APPLY[name](changed, mask, rng, donor=donor, donor_mask=donor_mask, recipe=recipe)
         comp = composite(img, changed, mask)
         change = foreground_change(img, comp, mask)
         if change > best_change:

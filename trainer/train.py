@@ -26,10 +26,10 @@ from engine.model_file import save_model
 from engine.registry import register_model, user_data_root
 from trainer import distributed as ddp
 from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from trainer.config import RUN_KEYS, RunState, TrainConfig, build_generator, check_config
+from trainer.config import RUN_KEYS, RunState, TrainConfig, build_generator, check_config, resolve_recipe
 from trainer.datasets import EpochSampler, build_datasets
 from trainer.discriminator import PatchDiscriminator
-from trainer.losses import d_loss, g_adv_loss, l1_loss
+from trainer.losses import d_loss, g_adv_loss, reconstruction_loss
 from trainer.progress import Reporter, make_reporter
 from trainer.runlog import write_logs, write_samples
 from trainer.stopper import Stopper, ignore_stop_signals
@@ -104,6 +104,7 @@ class _Trainer:
         if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
             cfg.epochs = 10
         cfg.lr_decay = cfg.lr_decay or 0.0
+        resolve_recipe(cfg, self.ckpt["config"] if self.ckpt else None)
         check_config(cfg)
 
     # -- setup -----------------------------------------------------------------------------------------
@@ -136,7 +137,8 @@ class _Trainer:
         if cfg.size % self.generator.multiple:
             raise HarmonizerError(f"--size {cfg.size} must be a multiple of {self.generator.multiple}")
         self.train_ds, self.val_ds, self.data_report = build_datasets(
-            cfg.data, cfg.size, cfg.val_fraction, cfg.seed, cfg.max_images, log=self.rep.note)
+            cfg.data, cfg.size, cfg.val_fraction, cfg.seed, cfg.max_images, log=self.rep.note,
+            synthesis=cfg.synthesis)
         if self.data_report.skipped:
             self.rep.note(f"warning: {self.data_report.skipped} unreadable image(s) skipped")
         per_rank = len(self.train_ds) // info.world
@@ -151,7 +153,10 @@ class _Trainer:
         self.discriminator = PatchDiscriminator(ndf) if self.gan else None
         fmt = self.fmt
         self.generator.to(device, memory_format=fmt).train()
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        # beta1 0.5 is the GAN convention (momentum lags a moving adversary); a plain regression wants
+        # the usual 0.9.
+        betas = (0.5, 0.999) if self.gan else (0.9, 0.999)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=betas)
         self.opt_d = None
         if self.gan:
             self.discriminator.to(device, memory_format=fmt).train()
@@ -368,7 +373,7 @@ class _Trainer:
             self.discriminator.requires_grad_(False)
             with torch.autocast(dev.type, enabled=self.amp):
                 adv = g_adv_loss(self.discriminator(out, mask).float(), cfg.gan)
-        l1 = l1_loss(out.float(), real.float(), mask, cfg.l1_region)
+        l1 = reconstruction_loss(out.float(), real.float(), mask, cfg.loss, cfg.l1_region)
         loss_g = cfg.l1_weight * l1 + (cfg.gan_weight * adv if self.gan else 0.0)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
@@ -463,7 +468,10 @@ class _Trainer:
             "wall_time_s": round(s.elapsed_s, 1),
             "hardware": f"{describe_device(self.device)} x{self.info.world}" if self.info.enabled else describe_device(self.device),
             "host": f"{platform.system()} {platform.machine()} ({socket.gethostname()})",
-            "losses": {"l1_weight": cfg.l1_weight, "l1_region": cfg.l1_region, "gan": cfg.gan if self.gan else "none",
+            "head": cfg.head,
+            "synthesis": cfg.synthesis,
+            "losses": {"reconstruction": cfg.loss, "l1_weight": cfg.l1_weight, "l1_region": cfg.l1_region,
+                       "gan": cfg.gan if self.gan else "none",
                        "gan_weight": cfg.gan_weight if self.gan else 0.0},
             "seed": cfg.seed,
             "lr": cfg.lr,
