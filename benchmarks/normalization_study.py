@@ -31,7 +31,10 @@ def train_args(args, norm: str, run_dir: Path) -> list[str]:
         "--data", str(args.data), "--norm", norm, "--ngf", str(args.ngf), "--size", str(args.size),
         "--epochs", str(args.epochs), "--batch", str(args.batch), "--seed", str(args.seed),
         "--threads", str(args.threads), "--workers", "1", "--device", "cpu",
-        "--progress", "json", "--run-dir", str(run_dir),
+        "--progress", "json", "--run-dir", str(run_dir), "--head", args.head,
+        # The recorded study used the pixel head's recipe and the first synthesis; with --head transform it
+        # compares the normalizations under the transform head's own defaults instead.
+        *(["--loss", "l1", "--gan", "hinge", "--synthesis", "v1"] if args.head == "pixel" else []),
     ]
 
 
@@ -144,6 +147,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--norms", default=",".join(NORMS))
+    p.add_argument("--head", choices=["pixel", "transform"], default="pixel",
+                   help="the generator's head (default pixel: the recorded study's recipe)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--minutes-note", type=float, default=15)
     args = p.parse_args()

@@ -7,8 +7,8 @@ the lightness spread ratio (log2 of std L foreground / std L ring), the mean chr
 angle between the mean colours where both have chroma above 5 (JSON only). Populations:
 
 - real composites (X.jpg + X_mask.png: an object pasted from another photo, no ground truth);
-- synthesized: the trainer's own training samples (trainer.datasets.build_datasets on the photos), and
-  one row per synthesis family, the photos perturbed by that family alone with another photo as donor;
+- synthesized: the trainer's own training samples (trainer.datasets.build_datasets on the photos) with
+  either synthesis recipe (v1, the first; v2, the default), and one row per v2 synthesis family, the photos perturbed by that family alone with another photo as donor;
 - the untouched photos with their own masks: how far a natural foreground sits from its surroundings.
 
     python benchmarks/realism_stats.py [--composites DIR] [--photos DIR] [--samples 600] [--seed 0] [--json OUT]
@@ -107,9 +107,9 @@ def _kept(stats) -> list[dict]:
     return [s for s in stats if s is not None]
 
 
-def synthesized_stats(photos, samples: int, seed: int) -> list[dict]:
+def synthesized_stats(photos, samples: int, seed: int, recipe: str = "v2") -> list[dict]:
     """The trainer's training composites, drawn over epochs the way training meets them."""
-    train, _, _ = build_datasets([photos], 256, 0.1, seed=seed, log=lambda m: None)
+    train, _, _ = build_datasets([photos], 256, 0.1, seed=seed, log=lambda m: None, synthesis=recipe)
     order = np.random.default_rng([seed, 2]).permutation(len(train))
     out = []
     for k in range(samples):
@@ -139,7 +139,7 @@ def measure(composites, photos, samples: int = 600, seed: int = 0) -> dict:
     picks = np.random.default_rng([seed, 1]).choice(len(photo_pairs), min(samples, len(photo_pairs)), replace=False)
     sampled = [_read_pair(*photo_pairs[i]) for i in sorted(picks)]
     rows = {"real composites": _kept(image_stats(*_read_pair(*p)) for p in comp_pairs),
-            "synthesized (training samples)": synthesized_stats(photos, samples, seed)}
+            **{f"synthesized {r} (training samples)": synthesized_stats(photos, samples, seed, r) for r in ("v1", "v2")}}
     for family in FAMILIES:
         rows[f"synthesized: {family}"] = family_stats(sampled, family, seed)
     rows["photos (untouched)"] = _kept(image_stats(rgb, mask) for rgb, mask in sampled)

@@ -31,7 +31,9 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
     lines = [
         f"# Model card: `{name}`",
         "",
-        f"RainNet generator, decoder normalization `{cfg['norm']}`, ngf {cfg['ngf']}, depth {cfg['depth']}, "
+        f"RainNet generator with the {cfg.get('head', 'pixel')} head"
+        f"{' (tone curves, a global affine colour map and a smooth local correction)' if cfg.get('head') == 'transform' else ''}, "
+        f"decoder normalization `{cfg['norm']}`, ngf {cfg['ngf']}, depth {cfg['depth']}, "
         f"working size {info.working_size} px (trained at {info.train_size} px); {card.get('parameters', 0):,} "
         f"parameters, {size_mb:.1f} MB (fp16 safetensors).",
         "",
@@ -41,7 +43,9 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
         f"- Command: `{card.get('command_label', card.get('command', ''))}`",
         f"- Steps: {card.get('steps')} at batch {card.get('batch')} ({card.get('epochs')} epochs); "
         f"wall time {card.get('wall_time_s', 0) / 60:.0f} min on {card.get('hardware')}",
-        f"- Losses: {json.dumps(card.get('losses', {}))}; seed {card.get('seed')}",
+        f"- Losses: {json.dumps(card.get('losses', {}))}; seed {card.get('seed')}; "
+        f"synthesis {card.get('synthesis', 'v1')}",
+        f"- Started from: {card['init_label'] if card.get('init_label') else card.get('init') or 'scratch'}",
     ]
     if card.get("history_note"):
         lines.append(f"- {card['history_note']}")
@@ -61,6 +65,14 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
                 continue
             change = f"{100.0 * (r['fmse'] - comp) / comp:+.1f}%" if comp else "-"
             lines.append(f"| {method} | {r['mse']:.1f} | {r['fmse']:.1f} | {r['psnr']:.2f} | {change} |")
+        if ev.get("by_family"):
+            lines += ["", "By the perturbation's (first) family, fMSE:", "",
+                      "| family | images | composite | model | classical | model / composite |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for fam, r in ev["by_family"].items():
+                share = f"{100.0 * r['model'] / r['composite']:.0f}%" if r.get("composite") else "-"
+                lines.append(f"| {fam} | {r['count']} | {r['composite']:.0f} | {r['model']:.0f} | "
+                             f"{r.get('classical', float('nan')):.0f} | {share} |")
         lines += ["", "Reproduce: `python benchmarks/evaluate_model.py resources/models/"
                   f"{name}.safetensors --data ../shared/data/photos`"]
     if card.get("notes"):
@@ -76,6 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-label", default="../shared/data/photos",
                    help="how the card names the training data (not a path on the trainer's machine)")
     p.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
+    p.add_argument("--init-label", help="how the card names the model the run started from")
     p.add_argument("--working-size", type=int, metavar="PX",
                    help="the size the shipped model runs at (default: the model file's); the --eval "
                         "result must have been measured at it")
@@ -91,6 +104,8 @@ def main(argv=None) -> int:
     card = dict(info.card)
     card.pop("parameters", None)  # recounted by save_model
     card.update(name=name, evaluation=evaluation, data_label=[args.data_label], notes=args.note)
+    if args.init_label:
+        card["init_label"] = args.init_label
     card["command_label"] = card.get("command", "").replace(str(Path(card.get("data", [""])[0])), args.data_label)
     out = args.out_dir / f"{name}.safetensors"
     save_model(out, model, {"size": working_size, "train_size": info.train_size}, card)

@@ -80,9 +80,9 @@ def test_main_end_to_end(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| real composites | 3 |" in table and "| photos (untouched) | 4 |" in table
     data = json.loads(out.read_text())["populations"]
-    assert set(data) == {"real composites", "synthesized (training samples)", "photos (untouched)",
-                         *(f"synthesized: {f}" for f in realism_stats.FAMILIES)}
-    assert data["synthesized (training samples)"]["count"] == 4
+    assert set(data) == {"real composites", "synthesized v1 (training samples)", "synthesized v2 (training samples)",
+                         "photos (untouched)", *(f"synthesized: {f}" for f in realism_stats.FAMILIES)}
+    assert data["synthesized v1 (training samples)"]["count"] == data["synthesized v2 (training samples)"]["count"] == 4
     assert all(data[f"synthesized: {f}"]["count"] == 4 for f in realism_stats.FAMILIES)
     assert data["real composites"]["dL"]["p90"] >= data["real composites"]["dL"]["median"] >= 0
 
