@@ -10,6 +10,7 @@ names are planned before anything runs, so they never depend on which thread fin
 """
 from __future__ import annotations
 
+import re
 import string
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from engine.atomic import atomic_write_bytes
+from engine.atomic import NameTakenError, atomic_write_bytes, check_writable_folder, sweep_stale_temps
 from engine.errors import CancelledError, HarmonizerError
 from engine.image_io import is_image_path, read_image, read_mask, resize_mask, write_image
 
@@ -30,6 +31,7 @@ POLICIES = ("skip", "rename", "overwrite")
 MASK_SUFFIX = "_mask"
 MASK_EXTS = (".png", ".tif", ".tiff", ".webp", ".bmp", ".jpg", ".jpeg")
 MIN_SIDE = 16
+MAX_NAME = 255  # bytes in a file name on common file systems
 
 
 @dataclass
@@ -57,7 +59,11 @@ class BatchOptions:
         check_template(self.name_template)
         if self.overwrite not in POLICIES:
             raise HarmonizerError(f"unknown overwrite policy {self.overwrite!r}; choose one of {', '.join(POLICIES)}")
-        if not 0.0 <= float(self.strength) <= 1.0:
+        try:
+            strength = float(self.strength)
+        except (TypeError, ValueError):
+            strength = float("nan")  # refused just below, in the same words
+        if not 0.0 <= strength <= 1.0:
             raise HarmonizerError(f"strength must be between 0 and 1, got {self.strength}")
         if self.max_side is not None and int(self.max_side) < MIN_SIDE:
             raise HarmonizerError(f"--max-side must be at least {MIN_SIDE} pixels, got {self.max_side}")
@@ -66,13 +72,22 @@ class BatchOptions:
 
 
 def check_template(template: str) -> None:
-    """The name template must contain {name} and no other field, and must not leave the folder."""
+    """The name template must contain {name} and no other field, and must not leave the folder.
+
+    Format specs are allowed ('{name:.20}' truncates) but every number in them is bounded: a width such
+    as '{name:>999999999}' would build a gigabyte string for each file."""
+    if len(template) > MAX_NAME:
+        raise HarmonizerError(f"bad name template: it is {len(template)} characters, above {MAX_NAME}")
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        parsed = [(f, spec or "") for _, f, spec, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         raise HarmonizerError(f"bad name template {template!r}: {exc}") from None
+    fields = [f for f, _ in parsed]
     if "name" not in fields or any(f != "name" for f in fields):
         raise HarmonizerError(f"bad name template {template!r}: it must contain {{name}} and no other field")
+    for _, spec in parsed:
+        if any(int(n) > MAX_NAME for n in re.findall(r"\d+", spec)) or "{" in spec:
+            raise HarmonizerError(f"bad name template {template!r}: a width above {MAX_NAME} or a nested field")
     if "/" in template or "\\" in template:
         raise HarmonizerError(f"bad name template {template!r}: it must not contain a folder separator")
 
@@ -158,6 +173,7 @@ class _Job:
     stem: str
     source: tuple
     target: Path | None = None
+    planned: Path | None = None  # the name before any renaming: where a retry counts _2, _3... from
 
 
 def _jobs(items) -> list[_Job]:
@@ -185,10 +201,13 @@ def _plan(jobs: list[_Job], out_dir: Path, options: BatchOptions, report: BatchR
             path = _renamed(path, planned, on_disk=False)
             report.notes.append((job.label, f"another input has the same name; written as {path.name}"))
         planned.add(path)
-        job.target = path
+        job.target = job.planned = path
     taken = set(planned)
     todo = []
     for job in jobs:
+        if len(job.target.name.encode("utf-8", "replace")) > MAX_NAME:
+            report.failed.append((job.label, f"the output name is longer than {MAX_NAME} bytes; shorten the template"))
+            continue
         if _is_own_input(job):
             report.failed.append((job.label, f"{job.target.name} would overwrite the input; choose another output folder"))
             continue
@@ -250,10 +269,20 @@ def run_batch(
     files (and inside one at the harmonizer's stage boundaries) and returns the partial report."""
     start = time.monotonic()
     out_dir = Path(out_dir)
+    check_writable_folder(out_dir / "output", what=f"into {out_dir}")  # before any work, not after it
+    sweep_stale_temps(out_dir)
     jobs = _jobs(items)
     report = BatchReport(out_dir=out_dir, total=len(jobs))
     todo = _plan(jobs, out_dir, options, report)
+    taken = {job.target for job in jobs if job.target is not None}
     lock = threading.Lock()
+    # Set when the main thread is interrupted (Ctrl+C, SIGTERM): queued items then do not start, and
+    # running ones stop at their next stage boundary; their temp files are removed by atomic_path.
+    stopping = threading.Event()
+
+    def cancelled() -> bool:
+        return stopping.is_set() or (cancel is not None and cancel())
+
     done = [len(jobs) - len(todo)]
     total = max(1, len(jobs))
     alpha_ok = options.format in ("png", "tif", "webp")
@@ -263,8 +292,26 @@ def run_batch(
         if progress is not None:
             progress(min(1.0, fraction), stage)
 
+    def write(job: _Job, out, alpha) -> str | None:
+        """Publish the output; returns a skip reason. Under "skip" and "rename" the name is claimed
+        atomically, so another batch writing into the same folder at the same time never loses a file."""
+        kwargs = {"quality": int(options.quality), "alpha": alpha if alpha_ok else None}
+        if options.overwrite == "overwrite":
+            write_image(job.target, out, **kwargs)
+            return None
+        while True:
+            try:
+                write_image(job.target, out, exclusive=True, **kwargs)
+                return None
+            except NameTakenError:
+                if options.overwrite == "skip":
+                    return f"{job.target.name} already exists"
+                with lock:
+                    job.target = _renamed(job.planned, taken)
+                    taken.add(job.target)
+
     def one(job: _Job) -> None:
-        if cancel is not None and cancel():
+        if cancelled():
             raise CancelledError("cancelled")
 
         def inner(fraction: float, stage: str) -> None:
@@ -275,8 +322,8 @@ def run_batch(
             tell(done[0] / total, f"{job.label}: reading")
             rgb, mask, alpha, note = _load(job)
             rgb, mask, alpha = _shrink(rgb, mask, alpha, options.max_side)
-            out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancel)
-            write_image(job.target, out, quality=int(options.quality), alpha=alpha if alpha_ok else None)
+            out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled)
+            skipped = write(job, out, alpha)
         except CancelledError:
             raise
         except HarmonizerError as exc:
@@ -284,9 +331,11 @@ def run_batch(
         except Exception as exc:  # one bad file (or a bug on an odd input) must not end the batch
             result = ("failed", f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         else:
-            result = ("written", note)
+            result = ("skipped", skipped) if skipped else ("written", note)
         with lock:
-            if result[0] == "written":
+            if result[0] == "skipped":
+                report.skipped.append((job.label, result[1]))
+            elif result[0] == "written":
                 report.written.append((job.label, job.target))
                 if result[1]:
                     report.notes.append((job.label, result[1]))
@@ -302,14 +351,21 @@ def run_batch(
         else:
             with ThreadPoolExecutor(max_workers=int(options.workers), thread_name_prefix="batch") as pool:
                 futures = [pool.submit(one, job) for job in todo]
-                cancelled = None
-                for future in futures:
-                    try:
-                        future.result()
-                    except CancelledError as exc:
-                        cancelled = exc
-                if cancelled is not None:
-                    raise cancelled
+                stopped = None
+                try:
+                    for future in futures:
+                        try:
+                            future.result()
+                        except CancelledError as exc:
+                            stopped = exc
+                except BaseException:
+                    # Without this the pool's exit would wait for every queued item to finish.
+                    stopping.set()
+                    for future in futures:
+                        future.cancel()
+                    raise
+                if stopped is not None:
+                    raise stopped
     except CancelledError:
         report.cancelled = True
     # Report order follows the input order, whatever order threads finished in.

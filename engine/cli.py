@@ -3,7 +3,9 @@ Ctrl+C exits 130; `--verbose` adds tracebacks."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -109,10 +111,12 @@ def _harmonizer(args):
 def cmd_harmonize(args) -> int:
     import numpy as np
 
+    from engine.atomic import check_writable_folder
     from engine.image_io import WRITE_FORMATS, read_image, read_mask, write_image
 
     if args.out.suffix.lower() not in WRITE_FORMATS:  # before the work, not after it
         raise HarmonizerError(f"cannot write {args.out}: unknown format; use .png, .jpg, .webp or .tif")
+    check_writable_folder(args.out)
     rgb, alpha = read_image(args.composite)
     keep_alpha = None
     if args.mask is not None:
@@ -136,11 +140,15 @@ def cmd_harmonize(args) -> int:
 def cmd_batch(args) -> int:
     from tqdm import tqdm
 
+    from engine.atomic import check_writable_folder
     from engine.batch import BatchOptions, find_pairs, run_batch
 
     options = BatchOptions(format=args.format, quality=args.quality, name_template=args.name,
                            overwrite=args.overwrite, strength=args.strength, max_side=args.max_side,
                            method=args.method, model=args.model, workers=args.workers)
+    check_writable_folder(args.out / "output", what=f"into {args.out}")  # before loading the model
+    if args.report:
+        check_writable_folder(args.report)
     pairs, unmatched = find_pairs(args.input_dir, args.masks)
     for path in unmatched:
         print(f"no mask for {path.name}: not processed", file=sys.stderr)
@@ -262,6 +270,29 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}", file=sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl+C: running writes remove
+    their temp files, batch workers stop at their next stage."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    # Only around our own commands: `train` has its own handler (a checkpoint, then a clean exit), and in
+    # the GUI's Qt event loop an exception from a signal handler would land in some slot.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
@@ -283,7 +314,11 @@ def _main(argv: list[str]) -> int:
             return _delegate(rest[0], rest[1:])
         args = build_parser().parse_args(argv)
         verbose = getattr(args, "verbose", False)
-        return COMMANDS[args.command](args)
+        with _sigterm_unwinds():
+            return COMMANDS[args.command](args)
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130

@@ -39,6 +39,8 @@ def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if mask.ndim == 3:
         mask = mask[..., 0]
     mask = mask.astype(np.float32, copy=False)
+    if not integer and not np.isfinite(mask).all():  # clipping would turn NaN into an arbitrary level
+        raise MaskError("the mask holds NaN or infinite values")
     # 0..255 masks (uint8, or floats well above 1); a float 0..1 mask that a blur left at 1.0000001 is
     # still 0..1.
     peak = mask.max(initial=0)
@@ -51,6 +53,15 @@ def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if (mask > 0.99).all():
         raise MaskError("the mask covers the whole image: some background is needed to harmonize against")
     return mask
+
+
+def check_strength(strength) -> float:
+    """The strength as a float in 0..1; a string, None or NaN is one clear line, not a TypeError."""
+    if isinstance(strength, (bool, str, bytes)) or not isinstance(strength, (int, float, np.number)):
+        raise HarmonizerError(f"strength must be a number between 0 and 1, got {strength!r}")
+    if not 0.0 <= float(strength) <= 1.0:
+        raise HarmonizerError(f"strength must be between 0 and 1, got {strength}")
+    return float(strength)
 
 
 def context_box(mask: np.ndarray, context: float = CONTEXT) -> tuple[int, int, int, int]:
@@ -137,8 +148,7 @@ class Harmonizer:
     ) -> np.ndarray:
         """Full-resolution harmonization of an RGB uint8 composite; returns uint8 of the same size."""
         mask = check_inputs(composite, mask)
-        if not 0.0 <= strength <= 1.0:
-            raise HarmonizerError(f"strength must be between 0 and 1, got {strength}")
+        strength = check_strength(strength)
         step = _Stepper(progress, cancel)
         step(0.0, "preparing")
         if self.method == "classical":

@@ -1,6 +1,7 @@
 """Reading and writing images with Pillow; every failure is one line that names the file."""
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -10,8 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.atomic import atomic_path
-from engine.errors import ImageReadError, ImageWriteError
+from engine.atomic import atomic_write_bytes
+from engine.errors import ImageReadError, ImageWriteError, MaskError
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,20 @@ def _open(path) -> Image.Image:
         raise ImageReadError(f"cannot read {name}: damaged or truncated ({reason})") from None
 
 
+def nonfinite(arr: np.ndarray) -> bool:
+    """True when a float array holds NaN or infinity. Clipping would turn those into arbitrary levels (NaN
+    became 0, a black foreground), so readers refuse such data instead."""
+    return arr.dtype.kind == "f" and not np.isfinite(arr).all()
+
+
+class _NonFinite(ValueError):
+    pass
+
+
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
     """Scale a single-channel integer/float array (8, 16 or 32 bit) to uint8."""
+    if nonfinite(arr):
+        raise _NonFinite("its float pixels include NaN or infinite values")
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == np.bool_:
@@ -135,6 +148,8 @@ def read_image(path) -> tuple[np.ndarray, np.ndarray | None]:
     img = _open(path)
     try:
         return to_rgb(img)
+    except _NonFinite as exc:
+        raise ImageReadError(f"cannot read {path}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"cannot read {path}: unsupported pixel format {img.mode} ({exc})") from None
 
@@ -157,6 +172,9 @@ def mask_from_image(img: Image.Image) -> np.ndarray:
         return np.clip(arr / (65535.0 if arr.max(initial=0) > 255 else 255.0), 0, 1).astype(np.float32)
     if img.mode == "F":
         arr = np.asarray(img, np.float32)
+        if nonfinite(arr):
+            raise _NonFinite("its float pixels include NaN or infinite values")
+        # Out-of-range but finite levels are clipped to 0..1 (documented in docs/reliability.md).
         return np.clip(arr if arr.max(initial=0) <= 1.0 else arr / 255.0, 0, 1).astype(np.float32)
     if img.mode in ("RGB", "RGBA", "CMYK", "P", "YCbCr", "LA", "1", "L"):
         return np.asarray(img.convert("L"), np.float32) * np.float32(1 / 255)
@@ -166,7 +184,10 @@ def mask_from_image(img: Image.Image) -> np.ndarray:
 
 def read_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask as float32 H x W in 0..1; `size=(w, h)` resizes it (with a warning) if it differs."""
-    mask = mask_from_image(_open(path))
+    try:
+        mask = mask_from_image(_open(path))
+    except _NonFinite as exc:
+        raise MaskError(f"cannot use {path} as a mask: {exc}") from None
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
         w, h = size
         message = f"mask {Path(path).name} is {mask.shape[1]}x{mask.shape[0]}, resized to the composite's {w}x{h}"
@@ -196,8 +217,12 @@ def _save_kwargs(fmt: str, quality: int) -> dict:
     return {"compress_level": 6}
 
 
-def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None) -> Path:
-    """Write RGB uint8 (optionally with alpha for PNG/TIFF/WebP) atomically; format from the extension."""
+def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None,
+                exclusive: bool = False) -> Path:
+    """Write RGB uint8 (optionally with alpha for PNG/TIFF/WebP) atomically; format from the extension.
+
+    `exclusive`: never replace an existing file (engine.atomic.NameTakenError instead), even one that
+    another process creates while this one encodes."""
     path = Path(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -219,21 +244,23 @@ def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | No
         if alpha.dtype != np.uint8:
             alpha = np.clip(alpha.astype(np.float32) * (255.0 if alpha.max(initial=0) <= 1 else 1.0) + 0.5, 0, 255)
         img.putalpha(Image.fromarray(alpha.astype(np.uint8), "L"))
+    # Encode in memory, then write the bytes: a full disk then fails as a plain write with its real reason
+    # ("No space left on device") instead of an encoder's "encoder error -2", and leaves no temp file.
+    kwargs = _save_kwargs(fmt, int(quality))
+    buf = io.BytesIO()
     try:
-        with atomic_path(path) as tmp:
-            kwargs = _save_kwargs(fmt, int(quality))
-            try:
-                img.save(tmp, format=fmt, **kwargs)
-            except OSError:
-                if not kwargs.pop("optimize", False):
-                    raise
-                # Pillow's optimized-Huffman JPEG path can overflow its buffer on noisy full-chroma
-                # images ("broken data stream"); the plain encoder writes the same pixels.
-                img.save(tmp, format=fmt, **kwargs)
-    except ImageWriteError:
-        raise
-    except OSError as exc:
-        raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            img.save(buf, format=fmt, **kwargs)
+        except OSError:
+            if not kwargs.pop("optimize", False):
+                raise
+            # Pillow's optimized-Huffman JPEG path can overflow its buffer on noisy full-chroma
+            # images ("broken data stream"); the plain encoder writes the same pixels.
+            buf = io.BytesIO()
+            img.save(buf, format=fmt, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ImageWriteError(f"cannot write {path}: the {fmt} encoder failed ({exc})") from None
+    atomic_write_bytes(path, buf.getvalue(), exclusive=exclusive)
     return path
 
 

@@ -5,20 +5,27 @@ safetensors never unpickles, so opening a model someone sent you cannot run code
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError, ModelNotFoundError
-from engine.rainnet import RainNet, count_parameters
+from engine.normalization import NORMS
+from engine.rainnet import HEADS, RainNet, count_parameters
 
 FORMAT = "harmonizer-rainnet-1"  # pixel-head models, readable by every version
 FORMAT_TRANSFORM = "harmonizer-rainnet-2"  # transform-head models: an older version says it cannot read them
 ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention", "head", "local")
+# Far above any network we train (64 is the published width, 8 the depth for 256 px) but bounded, so a
+# crafted config cannot ask for gigabytes before its tensors are even compared with it.
+MAX_NGF = 512
+MAX_DEPTH = 12
+MAX_HEADER_BYTES = 100_000_000
 
 
 @dataclass
@@ -57,9 +64,21 @@ def save_model(path, model: RainNet, config: dict, card: dict, half: bool = True
     fmt = FORMAT_TRANSFORM if config.get("head") == "transform" else FORMAT
     meta = {"format": fmt, "config": json.dumps(config), "card": json.dumps(card)}
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    # Serialised in memory, then written through atomic_write_bytes: a full disk is one clear line and
+    # the file is fsync'd before it takes the final name.
+    atomic_write_bytes(path, save(tensors, metadata=meta))
     return path
+
+
+def _header(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        if not 0 < n < MAX_HEADER_BYTES:
+            raise ValueError("bad header size")
+        header = json.loads(fh.read(n))
+    if not isinstance(header, dict):
+        raise ValueError("bad header")
+    return header
 
 
 def read_info(path) -> ModelInfo:
@@ -68,23 +87,68 @@ def read_info(path) -> ModelInfo:
     if not path.is_file():
         raise ModelNotFoundError(f"model file not found: {path}")
     try:
-        with open(path, "rb") as fh:
-            n = int.from_bytes(fh.read(8), "little")
-            if not 0 < n < 100_000_000:
-                raise ValueError("bad header size")
-            header = json.loads(fh.read(n))
-        meta = header.get("__metadata__") or {}
-        if meta.get("format") not in (FORMAT, FORMAT_TRANSFORM):
+        meta = _header(path).get("__metadata__") or {}
+        if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, FORMAT_TRANSFORM):
             raise ValueError("not a harmonizer model")
-        return ModelInfo(path.stem, path, json.loads(meta["config"]), json.loads(meta.get("card", "{}")))
-    except (OSError, ValueError, KeyError) as exc:
+        config, card = json.loads(meta["config"]), json.loads(meta.get("card", "{}"))
+        if not isinstance(config, dict) or not isinstance(card, dict):
+            raise ValueError("its config or card is not a JSON object")
+        return ModelInfo(path.stem, path, config, card)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HarmonizerError(f"{path.name} is not a harmonizer model file ({exc})") from None
+
+
+def _check_arch(config: dict) -> dict:
+    """The architecture arguments, each of the right type and range; raises ValueError naming the key."""
+    arch = {k: config[k] for k in ARCH_KEYS if k in config}
+    for key, low, high in (("ngf", 1, MAX_NGF), ("depth", 2, MAX_DEPTH)):
+        value = arch.get(key)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            raise ValueError(f"{key} must be a whole number from {low} to {high}, got {value!r}")
+    if "norm" in arch and arch["norm"] not in NORMS:
+        raise ValueError(f"unknown norm {arch['norm']!r} (known: {', '.join(NORMS)})")
+    if "head" in arch and arch["head"] not in HEADS:
+        raise ValueError(f"unknown head {arch['head']!r} (known: {', '.join(HEADS)})")
+    dropout = arch.get("dropout", 0.0)
+    number = isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
+    if not (number and math.isfinite(dropout) and 0 <= dropout < 1):
+        raise ValueError(f"dropout must be a number from 0 to 1, got {dropout!r}")
+    for key in ("attention", "local"):
+        if key in arch and not isinstance(arch[key], bool):
+            raise ValueError(f"{key} must be true or false, got {arch[key]!r}")
+    return arch
+
+
+def _check_shapes(arch: dict, header: dict) -> None:
+    """Compare the network the config describes with the file's tensors without allocating either:
+    the network is built on the meta device, the tensors are read from the header."""
+    with torch.device("meta"):
+        expected = {k: list(v.shape) for k, v in RainNet(**arch).state_dict().items()}
+    stored = {k: v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    missing = sorted(set(expected) - set(stored))
+    extra = sorted(set(stored) - set(expected))
+    if missing or extra:
+        what = f"tensor {missing[0]} is missing" if missing else f"it has an unexpected tensor {extra[0]}"
+        raise ValueError(f"{what} ({len(missing)} missing, {len(extra)} unexpected)")
+    for key, shape in expected.items():
+        if stored[key] != shape:
+            raise ValueError(f"tensor {key} is {stored[key]} in the file, {shape} for the config")
 
 
 def load_model(path, device="cpu") -> tuple[RainNet, ModelInfo]:
     info = read_info(path)
     try:
-        model = RainNet(**{k: info.config[k] for k in ARCH_KEYS if k in info.config})
+        arch = _check_arch(info.config)
+    except ValueError as exc:
+        raise HarmonizerError(f"{info.path.name} has an unusable architecture config: {exc}") from None
+    try:
+        _check_shapes(arch, _header(info.path))
+    except (TypeError, ValueError) as exc:
+        raise HarmonizerError(f"{info.path.name} does not match its architecture config: {exc}") from None
+    except OSError as exc:
+        raise HarmonizerError(f"cannot read {info.path.name}: {exc.strerror or exc}") from None
+    try:
+        model = RainNet(**arch)
     except (TypeError, ValueError) as exc:
         raise HarmonizerError(f"{info.path.name} has an unusable architecture config: {exc}") from None
     try:

@@ -134,6 +134,13 @@ def screenshot(window, out: Path, dialog: str | None, model: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if QApplication.instance() is None:
+        from harmonizer_gui import platform_check
+
+        problem = platform_check.problem()
+        if problem:  # Qt would abort with a paragraph that often names the wrong package
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     app = application()
     from harmonizer_gui import settings
     from harmonizer_gui.main_window import MainWindow
@@ -193,6 +200,8 @@ def startup(window, paths: list[str], mask: str | None, ask=ask_recover) -> str:
         return "declined"
     if not window.recent.paths() and sample_paths():
         open_start_files(window, [str(p) for p in sample_paths()], None)
+        # Nothing of the user's is in it yet: no "modified" mark, no "save the changes?" on replacing it.
+        window.doc.mark_saved()
         return "sample"
     return "empty"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
-    QHBoxLayout, QLabel, QLineEdit, QListWidget, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
     QSlider, QSpinBox, QVBoxLayout, QWidget,
 )
 from PySide6.QtCore import Qt
@@ -23,6 +23,7 @@ from engine.atomic import atomic_write_bytes
 from engine.errors import CancelledError, HarmonizerError
 from engine.harmonizer import Harmonizer
 from engine.registry import list_models
+from harmonizer_gui.dialog_layout import fit_to_screen, scrolling
 
 FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("WebP", "webp"), ("TIFF", "tif"))
 LOSSY = {"jpg", "webp"}
@@ -101,11 +102,14 @@ class BatchDialog(QDialog):
         self._sync_format()
         self._scan()
         self._update_buttons()
-        self.resize(760, 760)
+        fit_to_screen(self, 760, 640)
 
     # -- layout --------------------------------------------------------------------------------------
     def _build(self) -> None:
-        root = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        body = QWidget()
+        root = QVBoxLayout(body)
+        root.setContentsMargins(0, 0, 4, 0)
         inputs = QGroupBox("Inputs")
         form = QFormLayout(inputs)
         self.input_edit = QLineEdit()
@@ -237,13 +241,30 @@ class BatchDialog(QDialog):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.close_btn)
-        root.addLayout(buttons)
+        outer.addWidget(scrolling(body), 1)
+        outer.addLayout(buttons)  # outside the scroll area: Start and Close are always in reach
 
     def _refresh_models(self) -> None:
+        current = self.method_combo.currentData()
         self.method_combo.clear()
         for info in list_models():
             self.method_combo.addItem(f"{info.name}  ({'bundled' if info.bundled else 'yours'})", info.name)
         self.method_combo.addItem("Classical colour transfer (no model)", CLASSICAL)
+        if current is not None:
+            self.select_model(current)
+
+    def select_model(self, value: str) -> None:
+        """Choose what the editor calls `value`: "default", "classical", a registered name or a model
+        file's path (a file outside the model folders gets its own entry)."""
+        i = self.method_combo.findData(value)
+        if i < 0:
+            info = next((m for m in list_models() if str(m.path) == str(value)), None)
+            i = self.method_combo.findData(info.name) if info is not None else -1
+        if i < 0 and str(value).endswith(".safetensors"):
+            self.method_combo.insertItem(self.method_combo.count() - 1, f"{Path(value).stem}  (file)", str(value))
+            i = self.method_combo.count() - 2
+        if i >= 0:
+            self.method_combo.setCurrentIndex(i)
 
     # -- inputs --------------------------------------------------------------------------------------
     def set_input_folder(self, folder: str, masks_folder: str | None = None) -> None:
@@ -504,13 +525,22 @@ class BatchDialog(QDialog):
         self._after_run = callback
         self.cancel_export()
 
-    def closeEvent(self, event) -> None:
-        if self.running:
-            # The thread must end before its dialog goes: cancel, then close once it has.
-            event.ignore()
-            self.request_cancel_then(self.close)
-            return
-        super().closeEvent(event)
+    def confirm_cancel(self) -> bool:
+        """Ask whether to cancel a running export; the files already written stay."""
+        answer = QMessageBox.question(
+            self, "Batch export is running",
+            "The export is still running. Cancel it and close?\n\n"
+            "Files already exported stay; the current one is finished first.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
+        )
+        return answer == QMessageBox.Yes
 
     def reject(self) -> None:
-        self.close()
+        # The one place closing is decided: Esc and the Close button call reject(), and QDialog's own
+        # close handling (the window manager, close()) calls it too; hiding only happens here. The
+        # worker thread must end before its dialog may go, so a running export closes once it has.
+        if self.running:
+            if self._after_run is None and self.confirm_cancel():
+                self.request_cancel_then(self.close)
+            return
+        super().reject()

@@ -7,13 +7,17 @@ and hands the document one transform on Enter.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from harmonizer_gui.canvas_display import Display
 from harmonizer_gui.canvas_image import CanvasImage
+from harmonizer_gui.canvas_keys import SpaceToCanvas
+from harmonizer_gui.canvas_tablet import CanvasTablet
 from harmonizer_gui.canvas_painting import CanvasPainting
-from harmonizer_gui.document import Brush, Document
+from harmonizer_gui.document import PRESSURE_MODES, Brush, Document
 from harmonizer_gui.transform_tool import TransformTool
 
 ZOOM_MIN, ZOOM_MAX = 0.02, 32.0
@@ -25,7 +29,7 @@ CURSORS = {"move": Qt.SizeAllCursor, "rotate": Qt.CrossCursor, "n": Qt.SizeVerCu
            "ne": Qt.SizeBDiagCursor, "sw": Qt.SizeBDiagCursor}
 
 
-class Canvas(CanvasPainting, QWidget):
+class Canvas(CanvasPainting, CanvasTablet, QWidget):
     zoom_changed = Signal(float)
     cursor_moved = Signal(int, int)         # canvas pixel under the pointer, (-1, -1) outside
     brush_changed = Signal()
@@ -59,6 +63,7 @@ class Canvas(CanvasPainting, QWidget):
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMinimumSize(320, 240)
         self.setAttribute(Qt.WA_OpaquePaintEvent)
+        self._space_router = SpaceToCanvas(self)
         doc.events.changed.connect(self._on_changed)
         doc.events.layers.connect(self._on_layers)
         self._on_layers()
@@ -196,8 +201,10 @@ class Canvas(CanvasPainting, QWidget):
     def swap_tool(self) -> None:
         self.set_tool("eraser" if self.tool == "brush" else "brush")
 
-    def set_brush(self, size: float | None = None, hardness: float | None = None) -> None:
+    def set_brush(self, size: float | None = None, hardness: float | None = None, pressure: str | None = None) -> None:
         old = self._cursor_rect()
+        if pressure in PRESSURE_MODES:
+            self.brush.pressure = pressure
         if size is not None:
             self.brush.size = float(min(BRUSH_MAX, max(BRUSH_MIN, size)))
         if hardness is not None:
@@ -261,6 +268,22 @@ class Canvas(CanvasPainting, QWidget):
         else:
             self.setCursor(Qt.BlankCursor if self.doc.background is not None else Qt.ArrowCursor)
 
+    @property
+    def pointer_inside(self) -> bool:
+        return self._pointer is not None
+
+    @property
+    def space_held(self) -> bool:
+        return self._space
+
+    def hold_space(self, on: bool) -> None:
+        """Space down: the left button pans instead of painting (see canvas_keys for the routing)."""
+        self._space = bool(on)
+        if not on:
+            self._pan = None
+        self._update_cursor()
+        self.update()
+
     def _near_split(self, pos: QPointF) -> bool:
         return self.split and abs(pos.x() - self.width() * self.split_pos) < 6
 
@@ -276,11 +299,25 @@ class Canvas(CanvasPainting, QWidget):
         elif event.button() == Qt.LeftButton and self._near_split(pos):
             self._split_drag = True
         elif event.button() == Qt.LeftButton and self.doc.background is not None:
-            self.brush.erase = self.tool == "eraser"
-            self.doc.begin_stroke(Brush(self.brush.size, self.brush.hardness, self.brush.erase))
-            self._painting = True
-            self.doc.stroke_to(*self.to_canvas(pos))
+            self._begin_painting(pos)
         event.accept()
+
+    def _may_paint_at(self, pos: QPointF) -> bool:
+        """A left press here would paint: no pan, transform or split drag takes it."""
+        return not (self._space or self._tool is not None or self._near_split(pos) or self.doc.background is None)
+
+    def _begin_painting(self, pos: QPointF, pressure: float = 1.0) -> None:
+        self.brush.erase = self.tool == "eraser"
+        self.doc.begin_stroke(replace(self.brush))
+        self._painting = True
+        self.doc.stroke_to(*self.to_canvas(pos), pressure)
+
+    def _end_painting(self) -> None:
+        self._painting = False
+        self.doc.end_stroke()
+        self.stroke_finished.emit()
+        self._update_cursor()
+        self.update()
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
@@ -320,9 +357,8 @@ class Canvas(CanvasPainting, QWidget):
         elif self._split_drag:
             self._split_drag = False
         elif self._painting and event.button() == Qt.LeftButton:
-            self._painting = False
-            self.doc.end_stroke()
-            self.stroke_finished.emit()
+            self._end_painting()
+            return
         self._update_cursor()
         self.update()
 
@@ -356,9 +392,7 @@ class Canvas(CanvasPainting, QWidget):
     def keyPressEvent(self, event) -> None:
         key = event.key()
         if key == Qt.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self._update_cursor()
-            self.update()
+            self.hold_space(True)
         elif key == Qt.Key_Y and not event.isAutoRepeat() and not event.modifiers():
             self.hold_before(True)
         elif key in (Qt.Key_Return, Qt.Key_Enter) and self._tool is not None:
@@ -374,10 +408,7 @@ class Canvas(CanvasPainting, QWidget):
         if event.isAutoRepeat():
             return
         if event.key() == Qt.Key_Space:
-            self._space = False
-            self._pan = None
-            self._update_cursor()
-            self.update()
+            self.hold_space(False)
         elif event.key() == Qt.Key_Y:
             self.hold_before(False)
         else:

@@ -83,6 +83,16 @@ class CurvesWidget(QWidget):
     def point_count(self) -> int:
         return sum(len(s.points) for s in self.series)
 
+    def history(self) -> list[list[list[float]]]:
+        """Every series' points as plain lists (JSON), for `restore` after the widget was rebuilt."""
+        return [[list(p) for p in s.points] for s in self.series]
+
+    def restore(self, history) -> None:
+        self.clear()
+        for s, points in zip(self.series, history or []):
+            s.points.extend((float(x), float(y)) for x, y in points)
+        self.update()
+
     # -- drawing -------------------------------------------------------------------------------------
     def _range(self, axis: str) -> tuple[float, float] | None:
         ys = [y for s in self.series if s.axis == axis for _, y in s.points]

@@ -16,6 +16,7 @@ OBJECT_NAME = "harmonizer_dialog_actions"
 # Method names, in order of preference, through which the editor can switch to a model by path or name.
 EDITOR_MODEL_SETTERS = ("select_model", "set_model")
 EDITOR_MODEL_REFRESHERS = ("refresh_models", "reload_models")
+EDITOR_MODEL_GETTER = "current_model"  # what the editor harmonizes with, as select_model takes it
 
 
 def tools_menu(main_window) -> QMenu:
@@ -67,6 +68,10 @@ class DialogActions(QObject):
             self.batch = BatchDialog(self.window)
         else:
             self.batch._refresh_models()  # a model trained since the last opening must be offered
+        # A batch is the picture on screen done many times over: it starts with the editor's model.
+        model = getattr(self.window, EDITOR_MODEL_GETTER, None)
+        if callable(model) and model() and not self.batch.running:
+            self.batch.select_model(model())
         self.batch.show()
         self.batch.raise_()
         self.batch.activateWindow()

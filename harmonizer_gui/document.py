@@ -55,11 +55,23 @@ class DocumentEvents:
         self.modified = Event()  # (bool)
 
 
+PRESSURE_MODES = ("size", "opacity", "both", "off")  # what a pen's pressure changes
+MIN_PRESSED_SIZE = 0.1  # a feather-light touch still leaves a visible dab
+
+
 @dataclass
 class Brush:
     size: float = 60.0      # diameter in canvas pixels
     hardness: float = 0.6   # 0 = soft falloff from the centre, 1 = hard edge
     erase: bool = False
+    pressure: str = "size"  # one of PRESSURE_MODES; a mouse always presses fully
+
+    def pressed(self, pressure: float) -> tuple[float, float]:
+        """(diameter, strength 0..1) of a dab at this pen pressure."""
+        size = self.pressure in ("size", "both")
+        strength = self.pressure in ("opacity", "both")
+        scale = MIN_PRESSED_SIZE + (1 - MIN_PRESSED_SIZE) * pressure
+        return self.size * (scale if size else 1.0), (pressure if strength else 1.0)
 
 
 class Document(MaskEditing):
@@ -74,11 +86,13 @@ class Document(MaskEditing):
         self.opacity = 1.0
         self.result: np.ndarray | None = None
         self.result_visible = True
+        self.result_stale = False  # the mask was painted since: still shown, worth harmonizing again
         self.strength = 1.0
         self.model = "default"
         self.bg_name = ""
         self.fg_name = ""
         self.path = None  # the .ora file it was opened from / saved to
+        self.export_path = None  # where File ▸ Export last wrote this picture (Ctrl+E writes there again)
         self.modified = False
         self.revision = 0  # bumped whenever the composite or its mask changes
         self._composite: np.ndarray | None = None
@@ -239,7 +253,7 @@ class Document(MaskEditing):
             self.revision += 1
         if (self.canvas_size, self.fg_size, self.bg_name, self.fg_name) != layers_before:
             self.events.layers()
-        if "result" in values or "result_visible" in values:
+        if {"result", "result_visible", "result_stale"} & set(values):
             self.events.result()
         if "model" in values:
             self.events.model(self.model)
@@ -255,6 +269,9 @@ class Document(MaskEditing):
         if isinstance(step, MaskPatch):
             x0, y0, x1, y1 = step.box
             self.mask[y0:y1, x0:x1] = step.after if forward else step.before
+            if step.result_box is not None and self.result is not None:
+                rx0, ry0, rx1, ry1 = step.result_box
+                self.result[ry0:ry1, rx0:rx1] = step.result_after if forward else step.result_before
             fields = step.fields_after if forward else step.fields_before
             if fields:
                 for key, value in fields.items():
@@ -271,6 +288,8 @@ class Document(MaskEditing):
         (an opacity slider being dragged)."""
         if any(key in COMPOSITE_FIELDS for key in values) and self.result is not None and "result" not in values:
             values["result"] = None
+        if values.get("result", self.result) is None and self.result_stale:
+            values["result_stale"] = False
         before = {key: getattr(self, key) for key in values}
         top = self.history.top
         if merge and isinstance(top, FieldStep) and top.label == label and set(values) <= set(top.after):
@@ -302,13 +321,14 @@ class Document(MaskEditing):
         self._mark_modified(False)
 
     def snapshot(self) -> "Document":
-        """A detached copy for saving on another thread. Layers and the result are never modified in
-        place, so they are shared; the mask, which brush strokes do modify, is copied."""
+        """A detached copy for saving on another thread. Layers are never modified in place, so they are
+        shared; the mask and the result, which brush strokes do modify, are copied."""
         copy = Document()
-        for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result", "result_visible",
+        for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result_visible", "result_stale",
                     "strength", "model", "bg_name", "fg_name", "path", "revision"):
             setattr(copy, key, getattr(self, key))
         copy.mask = None if self.mask is None else self.mask.copy()
+        copy.result = None if self.result is None else self.result.copy()
         return copy
 
     # -- layers --------------------------------------------------------------------------------------
@@ -319,6 +339,7 @@ class Document(MaskEditing):
         if foreground is not None:
             self._check_rgb(foreground, "foreground")
         self.history.clear()
+        self.export_path = None
         h, w = background.shape[:2]
         mask_shape = foreground.shape[:2] if foreground is not None else (h, w)
         if mask is None:
@@ -329,7 +350,7 @@ class Document(MaskEditing):
             result = None
         fields = dict(background=background, foreground=foreground, fg_alpha=fg_alpha,
                       mask=np.ascontiguousarray(mask, np.float32), opacity=float(opacity), result=result,
-                      bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True,
+                      bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True, result_stale=False,
                       transform=transform or Transform())
         if model is not None:
             fields["model"] = model
@@ -400,7 +421,9 @@ class Document(MaskEditing):
         """Install a harmonized picture computed from composite `revision`; False if it is stale now."""
         if revision != self.revision or self.background is None or result.shape != self.background.shape:
             return False
-        self.change("Harmonize", result=result, result_visible=True)
+        # Strokes patch a result in place, so it must be this document's own writable array.
+        result = result if result.flags.writeable else result.copy()
+        self.change("Harmonize", result=result, result_visible=True, result_stale=False)
         return True
 
     def clear_result(self) -> None:
@@ -422,8 +445,11 @@ class Document(MaskEditing):
                 if box is not None:
                     self.events.changed(box)
 
-    def set_model(self, name: str) -> None:
+    def set_model(self, name: str, by_user: bool = True) -> None:
+        """`by_user=False` for the editor's own fallback (a model that cannot load): the project
+        remembers it, but it is not a change of the user's to save."""
         if name != self.model:
             self.model = name
             self.events.model(name)
-            self._mark_modified()
+            if by_user:
+                self._mark_modified()

@@ -27,6 +27,8 @@ FOREGROUND_ENTRY = "harmonizer/foreground.png"
 LAYER_MASK_ENTRY = "harmonizer/layer_mask.png"
 RESULT_LAYER = "Harmonized"
 EXPORT_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+# The only extras load_project reads; anything else in the zip is never decompressed.
+PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY)
 
 
 def is_project(path) -> bool:
@@ -192,9 +194,18 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
     if state.get("has_result") and result_layer is not None:
         fields["result_layer"] = result_layer
         fields["result_visible"] = bool(result_layer.visible)
-    fields.update(opacity=float(state.get("opacity", 1.0)), strength=float(state.get("strength", 1.0)),
+    fields.update(opacity=_unit(state, "opacity", path), strength=_unit(state, "strength", path),
                   model=str(state.get("model") or "default"))
     return fields
+
+
+def _unit(state: dict, key: str, path) -> float:
+    """A 0..1 setting from the editor state; anything else is refused by name before the document is
+    touched (an opacity of -3 used to export wrong pixels, one of inf to fail halfway through loading)."""
+    value = state.get(key, 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ImageReadError(f"cannot read {path}: its editor state has {key} {str(value)[:40]}, expected 0 to 1")
+    return float(value)
 
 
 def _load_foreign(project: ora.OraProject, path) -> dict:
@@ -221,7 +232,7 @@ def _load_foreign(project: ora.OraProject, path) -> dict:
 
 def load_project(doc: Document, path) -> None:
     """Open an .ora into `doc`; on any error `doc` is left as it was."""
-    project = ora.load_ora(path)
+    project = ora.load_ora(path, extras=PROJECT_EXTRAS)
     raw = project.extras.get(ora.DOCUMENT_ENTRY)
     state = None
     if raw is not None:

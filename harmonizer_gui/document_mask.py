@@ -15,8 +15,10 @@ from harmonizer_gui.transform import Box
 class MaskEditing:
     """Needs the host's mask, matrix(), canvas_size, result, history, events, _render, _cover, ..."""
 
-    def _mask_region_changed(self, mask_box: Box) -> None:
-        """Re-render only the canvas pixels a changed box of the mask reaches."""
+    def _mask_region_changed(self, mask_box: Box, shown_before: np.ndarray | None = None) -> None:
+        """Re-render only the canvas pixels a changed box of the mask reaches. `shown_before` (where the
+        foreground showed in that canvas box before the change) asks for the result to be patched too,
+        before the views hear of the change."""
         if self._composite is None:
             self.revision += 1
             self.events.changed(None)
@@ -28,37 +30,50 @@ class MaskEditing:
         self.revision += 1
         if canvas_box is not None:
             self._render(canvas_box)
+            if shown_before is not None and self.result is not None:
+                self._patch_stale_result(canvas_box, shown_before)
             self.events.changed(canvas_box)
 
     def begin_stroke(self, brush) -> None:
         self._require_canvas()
+        # A harmonized result survives the stroke, marked out of date, and is patched in place where the
+        # stroke changes what shows (as the mask is), so its original is kept for the undo step.
         self._stroke = {"brush": brush, "orig": self.mask.copy(), "box": None, "last": None,
-                        "result": self.result, "m": self.matrix(), "m_inv": tf.invert(self.matrix())}
+                        "result": None if self.result is None else self.result.copy(),
+                        "stale": self.result_stale, "m": self.matrix(), "m_inv": tf.invert(self.matrix())}
 
-    def stroke_to(self, x: float, y: float) -> Box | None:
-        """Paint (or erase) from the previous point to (x, y) in canvas pixels; returns the canvas box changed."""
+    def stroke_to(self, x: float, y: float, pressure: float = 1.0) -> Box | None:
+        """Paint (or erase) from the previous point to (x, y) in canvas pixels; returns the canvas box changed.
+        `pressure` (0..1, a pen's) scales the dabs as the brush's `pressure` setting says."""
         s = self._stroke
         if s is None:
             return None
         brush = s["brush"]
         last = s["last"]
-        s["last"] = (x, y)
-        spacing = max(1.0, brush.size * 0.12)
+        pressure = min(1.0, max(0.0, float(pressure)))
+        s["last"] = (x, y, pressure)
+        # Spaced by the smaller dab at either end, so a light touch leaves no gaps between dabs.
+        spacing = max(1.0, brush.pressed(min(pressure, last[2]) if last else pressure)[0] * 0.12)
         if last is None:
-            points = [(x, y)]
+            points = [(x, y, pressure)]
         else:
-            n = int(np.hypot(x - last[0], y - last[1]) // spacing)
-            points = [(last[0] + (x - last[0]) * i / n, last[1] + (y - last[1]) * i / n) for i in range(1, n + 1)]
+            lx, ly, lp = last
+            n = int(np.hypot(x - lx, y - ly) // spacing)
+            points = [(lx + (x - lx) * f, ly + (y - ly) * f, lp + (pressure - lp) * f)
+                      for f in (i / n for i in range(1, n + 1))]
             if not points:
                 s["last"] = last  # keep accumulating until a spacing's worth of movement
                 return None
         limit = (self.mask.shape[1], self.mask.shape[0])
         changed = None
-        for px, py in points:
-            dab = tf.dab_weights(s["m_inv"], s["m"], (px, py), brush.size / 2.0, brush.hardness, limit)
+        for px, py, pp in points:
+            size, strength = brush.pressed(pp)
+            dab = tf.dab_weights(s["m_inv"], s["m"], (px, py), size / 2.0, brush.hardness, limit)
             if dab is None:
                 continue
             (x0, y0, x1, y1), w = dab
+            if strength < 1.0:
+                w = w * np.float32(strength)
             region = self.mask[y0:y1, x0:x1]
             if brush.erase:
                 np.minimum(region, 1.0 - w, out=region)
@@ -67,13 +82,27 @@ class MaskEditing:
             changed = tf.union(changed, (x0, y0, x1, y1))
         if changed is None:
             return None
-        if self.result is not None:
-            self.result = None
-            self.events.result()
         s["box"] = tf.union(s["box"], changed)
-        self._mask_region_changed(changed)
+        canvas_box = tf.map_box(s["m"], changed, self.canvas_size)
+        shown_before = None
+        if self.result is not None and canvas_box is not None:
+            self._ensure()
+            x0, y0, x1, y1 = canvas_box
+            shown_before = self._cmask[y0:y1, x0:x1] > 0
+        self._mask_region_changed(changed, shown_before)
         self._mark_modified()
-        return tf.map_box(s["m"], changed, self.canvas_size)
+        return canvas_box
+
+    def _patch_stale_result(self, box: Box, shown_before: np.ndarray) -> None:
+        """Where a stroke revealed or hid the foreground, the old result shows the composite as it is
+        now (an unharmonized cut-out, or the background): painting visibly works before the next run."""
+        x0, y0, x1, y1 = box
+        changed = ~(shown_before & (self._cmask[y0:y1, x0:x1] > 0))
+        region = self.result[y0:y1, x0:x1]
+        region[changed] = self._composite[y0:y1, x0:x1][changed]
+        if not self.result_stale:
+            self.result_stale = True
+            self.events.result()
 
     def end_stroke(self) -> None:
         s, self._stroke = self._stroke, None
@@ -81,10 +110,16 @@ class MaskEditing:
             return
         x0, y0, x1, y1 = s["box"]
         label = "Erase mask" if s["brush"].erase else "Paint mask"
-        fields_before = {"result": s["result"]} if s["result"] is not None else {}
-        fields_after = {"result": None} if fields_before else {}
-        self.history.push(MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(),
-                                    self.mask[y0:y1, x0:x1].copy(), fields_before, fields_after))
+        patch = MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(), self.mask[y0:y1, x0:x1].copy())
+        cbox = tf.map_box(s["m"], s["box"], self.canvas_size)
+        if s["result"] is not None and cbox is not None:
+            cx0, cy0, cx1, cy1 = cbox
+            patch.result_box = cbox
+            patch.result_before = s["result"][cy0:cy1, cx0:cx1].copy()
+            patch.result_after = self.result[cy0:cy1, cx0:cx1].copy()
+            if not s["stale"]:
+                patch.fields_before, patch.fields_after = {"result_stale": False}, {"result_stale": True}
+        self.history.push(patch)
         self.events.history()
 
     @property

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
 from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
+from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
 from harmonizer_gui.training_process import (
     ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING, TrainingProcess,
 )
@@ -33,8 +35,13 @@ SCRATCH = ""  # base-model combo data for "no base model"
 # Advanced users (and the tests) can pass trainer options the form does not show, e.g. --ngf 8.
 EXTRA_ARGS_ENV = "HARMONIZER_TRAIN_EXTRA_ARGS"
 STATE_FILE = "finetune_last_run.json"
+# Fewer validation photos than this and a before/after change is mostly chance: the dialog raises the
+# held-out share for small sets (up to MAX_VAL_FRACTION) and says so when it is still short.
+MIN_VAL_PHOTOS = 5
+VAL_FRACTION, MAX_VAL_FRACTION = 0.1, 0.3
 # Saving a checkpoint takes seconds; after this long the trainer is presumed stuck and may be killed.
 STOP_GRACE_MS = 60_000
+WARN = "#b9770e"  # worth reading before trusting a number; errors are red
 
 
 def config_dir() -> Path:
@@ -57,6 +64,30 @@ def count_photos(folders) -> tuple[int, int]:
                 photos += 1
                 masks += p.stem in mask_stems
     return photos, masks
+
+
+def few_val_photos(n: int) -> str:
+    return (f"Measured on only {n} validation photo{'s' * (n != 1)}: the change is mostly chance; "
+            f"with {MIN_VAL_PHOTOS} or more photos held out it means something.")
+
+
+def val_fraction(photos: int) -> float:
+    """The held-out share that leaves about MIN_VAL_PHOTOS photos for validation, within limits."""
+    if photos <= 0:
+        return VAL_FRACTION
+    return round(min(MAX_VAL_FRACTION, max(VAL_FRACTION, MIN_VAL_PHOTOS / photos)), 2)
+
+
+def propose_name(folders, taken=()) -> str:
+    """A model name from the first photo folder's name ("Holiday 2024" -> "holiday-2024"), numbered
+    past the names in `taken`, so Start works without typing and the list still says where it came from."""
+    stem = Path(folders[0]).name if folders else ""
+    base = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.")[:48] or "my-photos"
+    base = "my-photos" if base == DEFAULT_NAME else base
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
 
 
 def format_duration(seconds: float | None) -> str:
@@ -82,6 +113,7 @@ class FinetuneSettings:
     device: str = "auto"
     batch: int = 4
     extra_args: list[str] = field(default_factory=list)
+    val_fraction: float = VAL_FRACTION
 
     def to_args(self) -> list[str]:
         args: list[str] = []
@@ -91,6 +123,8 @@ class FinetuneSettings:
             args += ["--init", self.base_model]
         args += [f"--{self.budget_kind}", f"{self.budget:g}", "--size", str(self.size), "--batch", str(self.batch)]
         args += ["--device", self.device, "--out", self.name, "--progress", "json"]
+        if self.val_fraction != VAL_FRACTION:
+            args += ["--val-fraction", f"{self.val_fraction:g}"]
         return args + list(self.extra_args)  # last, so they override the form's values
 
 
@@ -115,6 +149,7 @@ class FinetuneDialog(QDialog):
         self._close_when_done = False
         self._model_path: str | None = None
         self._name_valid = False
+        self._proposed_name = ""
         self._force_offered = False
         self._stop_timer = QTimer(self, singleShot=True)
         self._stop_timer.timeout.connect(self._stop_overdue)
@@ -124,12 +159,15 @@ class FinetuneDialog(QDialog):
         self._refresh_counts()
         self._validate_name()
         self._update_buttons()
-        self.resize(980, 900)
+        fit_to_screen(self, 980, 680)
 
     # -- layout --------------------------------------------------------------------------------------
     def _build(self) -> None:
-        root = QVBoxLayout(self)
-        setup = QGroupBox("Training data and model")
+        outer = QVBoxLayout(self)
+        body = QWidget()
+        root = QVBoxLayout(body)
+        root.setContentsMargins(0, 0, 4, 0)
+        setup = QGroupBox()
         form = QFormLayout(setup)
         form.setFieldGrowthPolicy(QFormLayout.ExpandingFieldsGrow)
 
@@ -216,7 +254,9 @@ class FinetuneDialog(QDialog):
         self.advanced.setVisible(False)
         form.addRow(self.advanced_btn, self.advanced)
         self.setup_box = setup
-        root.addWidget(setup)
+        # Folded away while a run is active (it is disabled then), so the curves get the room.
+        self.setup_section = Section("Training data and model", setup)
+        root.addWidget(self.setup_section)
 
         run = QGroupBox("Progress")
         grid = QGridLayout(run)
@@ -233,7 +273,8 @@ class FinetuneDialog(QDialog):
         grid.addWidget(self.detail_label, 2, 0, 1, 2)
         self.loss_curves = CurvesWidget("Training loss")
         self.loss_curves.add_series("generator", "#d9534f")
-        self.loss_curves.add_series("Reconstruction", "#337ab7")
+        # Its own axis: the reconstruction term is a fraction of the generator loss and would lie flat.
+        self.loss_curves.add_series("reconstruction", "#337ab7", axis=RIGHT)
         self.val_curves = CurvesWidget("Validation")
         self.val_curves.add_series("PSNR dB", "#2e9e5b", markers=True)
         self.val_curves.add_series("fMSE", "#e08a1e", axis=RIGHT, markers=True)
@@ -303,7 +344,8 @@ class FinetuneDialog(QDialog):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.close_btn)
-        root.addLayout(buttons)
+        outer.addWidget(scrolling(body), 1)
+        outer.addLayout(buttons)  # outside the scroll area: Start and Close are always in reach
 
     def _fill_devices(self) -> None:
         import torch
@@ -337,7 +379,16 @@ class FinetuneDialog(QDialog):
             self.folder_list.takeItem(self.folder_list.row(item))
         self._refresh_counts()
 
+    def _propose_name(self) -> None:
+        # Only a name the user has not typed is replaced: a proposal follows the folders chosen.
+        if self.name_edit.text().strip() in ("", self._proposed_name):
+            # Files too, not just readable models: a proposal must never replace anything.
+            taken = {m.name for m in list_models()} | {p.stem for p in user_models_dir().glob(f"*{SUFFIX}")}
+            self._proposed_name = propose_name(self.folders(), taken) if self.folders() else ""
+            self.name_edit.setText(self._proposed_name)
+
     def _refresh_counts(self) -> None:
+        self._propose_name()
         folders = self.folders()
         if not folders:
             self.count_label.setText("Add one or more folders of photos (X.jpg, with an optional X_mask.png).")
@@ -349,7 +400,10 @@ class FinetuneDialog(QDialog):
                 rest = photos - masks
                 note = f"; masks are made automatically for the other {rest}" if masks and rest else (
                     "; masks are made automatically" if not masks else "")
-                self.count_label.setText(f"{photos} photo{'s' * (photos != 1)}, {masks} with a mask{note}.")
+                held = max(1, round(photos * val_fraction(photos))) if photos > 1 else 0
+                short = (f"<br><span style='color:{WARN}'>About {held} of them will be held out to measure the "
+                         f"result: too few for a reliable before/after figure.</span>" if held < MIN_VAL_PHOTOS else "")
+                self.count_label.setText(f"{photos} photo{'s' * (photos != 1)}, {masks} with a mask{note}.{short}")
         self._update_buttons()
 
     def _refresh_models(self) -> None:
@@ -405,7 +459,7 @@ class FinetuneDialog(QDialog):
         if ok is not None:
             target = user_models_dir() / f"{ok}{SUFFIX}"
             self.name_note.setText(
-                f"<span style='color:#b9770e'>A model named “{ok}” exists and will be replaced.</span>"
+                f"<span style='color:{WARN}'>A model named “{ok}” exists and will be replaced.</span>"
                 if target.exists() else f"Saved as {target}"
             )
         self._name_valid = ok is not None
@@ -432,7 +486,7 @@ class FinetuneDialog(QDialog):
             budget_kind="epochs" if epochs else "minutes",
             budget=self.epochs_spin.value() if epochs else self.minutes_spin.value(),
             size=int(self.size_combo.currentData()), device=self.device_combo.currentData(),
-            batch=self.batch_spin.value(), extra_args=extra,
+            batch=self.batch_spin.value(), extra_args=extra, val_fraction=val_fraction(count_photos(folders)[0]),
         )
 
     # -- running -------------------------------------------------------------------------------------
@@ -457,7 +511,12 @@ class FinetuneDialog(QDialog):
 
     def _launch(self, args: list[str], resuming: bool = False) -> None:
         self._reset_view()
+        if resuming:  # the curves continue where the stopped run left them, even after a restart
+            curves = self._resume.get("curves") or {}
+            self.loss_curves.restore(curves.get("loss"))
+            self.val_curves.restore(curves.get("val"))
         self._show_status("Resuming from the checkpoint…" if resuming else "Starting the trainer…")
+        self.setup_section.set_expanded(False)
         self.process.start(args)
         self._update_buttons()
 
@@ -507,10 +566,12 @@ class FinetuneDialog(QDialog):
         if kind == "start":
             budget = (f"{ev['epochs']} epochs" if ev.get("epochs") else
                       f"{ev['minutes']:g} minutes" if ev.get("minutes") else f"{ev.get('total_steps')} steps")
-            self._show_status(
-                f"Training on {ev.get('train_images')} photos, validating on {ev.get('val_images')}, "
-                f"for {budget} on {ev.get('device')}."
-            )
+            n_val = int(ev.get("val_images") or 0)
+            text = (f"Training on {ev.get('train_images')} photos, validating on {n_val}, "
+                    f"for {budget} on {ev.get('device')}.")
+            if n_val < MIN_VAL_PHOTOS:
+                text += f"<br><span style='color:{WARN}'>{few_val_photos(n_val)}</span>"
+            self._show_status(text)
         elif kind == "step":
             self.loss_curves.add_point(0, ev["step"], ev["loss_g"])
             self.loss_curves.add_point(1, ev["step"], ev.get("loss_l1", float("nan")))
@@ -553,15 +614,20 @@ class FinetuneDialog(QDialog):
         state = self.process.state
         self._stop_timer.stop()
         self._force_offered = False
+        self.setup_section.set_expanded(True)
         if phase == FINISHED:
+            n_val = int((state.start or {}).get("val_images") or 0)
+            self.results_box.setTitle(f"Result on {n_val} validation photo{'s' * (n_val != 1)}" if n_val else "Result")
             self._forget_resume()
             self._model_path = (state.done or {}).get("model_path")
             self.progress.setValue(1000)
             self.progress.setFormat("Done")
             self._show_results(state.before, state.after)
             name = self._settings.name if self._settings else Path(self._model_path or "").stem
+            caution = f"<span style='color:{WARN}'>{few_val_photos(n_val)}</span><br>" if n_val < MIN_VAL_PHOTOS else ""
             if self._model_path:
-                self.result_label.setText(f"“{name}” is registered and can be chosen in the editor's model list.")
+                self.result_label.setText(
+                    f"{caution}“{name}” is registered and can be chosen in the editor's model list.")
                 self.use_btn.setText(f"Use “{name}” in the editor")
                 self.model_ready.emit(name, self._model_path)
             else:
@@ -623,6 +689,9 @@ class FinetuneDialog(QDialog):
         ready = bool(self.folders()) and self._name_valid
         self.setup_box.setEnabled(not active)
         self.start_btn.setEnabled(not active and ready)
+        self.start_btn.setToolTip("" if ready or active else
+                                  "Add a folder of photos first" if not self.folders() else
+                                  "Give the new model a valid name (see under the name field)")
         self.stop_btn.setEnabled(phase in (STARTING, RUNNING) or (phase == STOPPING and self._force_offered))
         can_resume = bool(self._resume and Path(self._resume.get("checkpoint") or "").is_file())
         self.resume_btn.setEnabled(not active and can_resume)
@@ -641,7 +710,8 @@ class FinetuneDialog(QDialog):
         state = self.process.state
         if not state.checkpoint or self._settings is None:
             return
-        self._resume = {"settings": asdict(self._settings), "checkpoint": state.checkpoint, "run_dir": state.run_dir}
+        self._resume = {"settings": asdict(self._settings), "checkpoint": state.checkpoint, "run_dir": state.run_dir,
+                        "curves": {"loss": self.loss_curves.history(), "val": self.val_curves.history()}}
         try:
             atomic_write_bytes(self._state_path(), json.dumps(self._resume, indent=1).encode())
         except HarmonizerError:
@@ -692,14 +762,13 @@ class FinetuneDialog(QDialog):
         self.stop_training()
         return True
 
-    def closeEvent(self, event) -> None:
+    def reject(self) -> None:
+        # The one place closing is decided: Esc and the Close button call reject(), and QDialog's own
+        # close handling (the window manager, close()) calls it too; hiding only happens here.
         if self.process.active:
-            event.ignore()
             if self.process.state.phase == STOPPING or self.confirm_stop():
                 self._close_when_done = True
-                self.stop_training()
+                if self.process.state.phase != STOPPING:
+                    self.stop_training()
             return
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        self.close()  # Esc goes through the same question as the close button
+        super().reject()

@@ -67,11 +67,13 @@ class HarmonizeController(QObject):
         self._live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._live_run)
         doc.events.changed.connect(self._on_doc_changed)
+        doc.events.result.connect(self._on_result)
+        self._told_stale = False
 
     # -- models ----------------------------------------------------------------------------------------
-    def select_model(self, value: str) -> None:
+    def select_model(self, value: str, by_user: bool = True) -> None:
         """Load `value` in the worker ("default", a name, a path or "classical"); the document remembers it."""
-        self.doc.set_model(value)
+        self.doc.set_model(value, by_user)
         if value == self.loaded_model and self._pending_model is None:
             return
         self._pending_model = (self.worker.load_model(value, self.device), value)
@@ -100,7 +102,7 @@ class HarmonizeController(QObject):
                               "(Tools ▸ Fine-tune trains one).", False)
         else:
             self.message.emit(f"Cannot use {describe_model(value)}: {text}; using the classical method.", True)
-        self.select_model(CLASSICAL)
+        self.select_model(CLASSICAL, by_user=False)
 
     # -- running ---------------------------------------------------------------------------------------
     @property
@@ -146,23 +148,36 @@ class HarmonizeController(QObject):
             self.busy_changed.emit(self.busy)
             self.finished.emit(False)
 
+    @property
+    def needs_run(self) -> bool:
+        """No result for the picture as it is: none yet, or the mask was painted since."""
+        return self.doc.background is not None and (self.doc.result is None or self.doc.result_stale)
+
     def set_live(self, on: bool) -> None:
         self.live = bool(on)
-        if self.live and self.doc.background is not None and self.doc.result is None:
+        if self.live and self.needs_run:
             self._live_timer.start()
         elif not self.live:
             self._live_timer.stop()
 
     def _on_doc_changed(self, _box) -> None:
-        if self.live and self.doc.result is None and not self.doc.stroking:
+        if self.live and self.needs_run and not self.doc.stroking:
             self._live_timer.start()
+
+    def _on_result(self) -> None:
+        # Said once per stale result, in the status line; the panel shows it on the layer and button.
+        stale = self.doc.result is not None and self.doc.result_stale
+        if stale and not self._told_stale and not self.live:
+            self.message.emit("The mask changed: the harmonized layer is out of date. "
+                              "Harmonize again (Ctrl+H) to update it.", False)
+        self._told_stale = stale
 
     def stroke_finished(self) -> None:
         if self.live:
             self._live_timer.start()
 
     def _live_run(self) -> None:
-        if self.live and self.doc.result is None and not self.doc.stroking and self.doc.background is not None:
+        if self.live and self.needs_run and not self.doc.stroking:
             if (self.doc.composite_mask() > 0.01).any():
                 self.harmonize()
 

@@ -1,9 +1,10 @@
 """Undo/redo for the document. Qt-free.
 
 Two kinds of step cover everything: a `FieldStep` swaps whole attribute values (layers, transform,
-opacity, a mask replaced by a filter, the harmonized result); the document never mutates those arrays
-in place, so keeping references is enough. A `MaskPatch` restores a box of the mask, which brush
-strokes do modify in place, so a stroke costs only the pixels it touched.
+opacity, a mask replaced by a filter, the harmonized result) and keeps references to them. A `MaskPatch`
+restores a box of the mask, and of a harmonized result, which brush strokes modify in place, so a stroke
+costs only the pixels it touched. The stack is linear, so an array's in-place edits always match the
+position in it and the references stay valid.
 """
 from __future__ import annotations
 
@@ -35,12 +36,17 @@ class MaskPatch:
     box: Box
     before: np.ndarray
     after: np.ndarray
-    # Fields restored alongside (the stroke also dropped the harmonized result).
+    # Fields restored alongside (the stroke marked the harmonized result out of date).
     fields_before: dict = field(default_factory=dict)
     fields_after: dict = field(default_factory=dict)
+    # The canvas box of the harmonized result the stroke patched in place, before and after.
+    result_box: Box | None = None
+    result_before: np.ndarray | None = None
+    result_after: np.ndarray | None = None
 
     def nbytes(self) -> int:
-        return self.before.nbytes + self.after.nbytes
+        extra = 0 if self.result_box is None else self.result_before.nbytes + self.result_after.nbytes
+        return self.before.nbytes + self.after.nbytes + extra
 
 
 class History:

@@ -19,6 +19,10 @@ from harmonizer_gui.panels import ICONS, SidePanel
 from harmonizer_gui.window_files import FileCommands
 
 
+TRANSFORM_HINT = ("Transform: drag moves, handles scale (Shift: keep ratio), outside a corner rotates · "
+                  "Enter applies, Esc cancels")
+
+
 def hex_color(rgb) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
@@ -96,7 +100,7 @@ class MainWindow(FileCommands, QMainWindow):
 
     def _apply_prefs(self) -> None:
         p = self.prefs
-        self.canvas.set_brush(size=p.brush_size, hardness=p.brush_hardness)
+        self.canvas.set_brush(size=p.brush_size, hardness=p.brush_hardness, pressure=p.pen_pressure)
         self.canvas.set_overlay(visible=p.overlay_visible, color=parse_color(p.overlay_color),
                                 opacity=p.overlay_opacity)
         self.overlay_action.setChecked(p.overlay_visible)
@@ -108,12 +112,13 @@ class MainWindow(FileCommands, QMainWindow):
             self.resize(1440, 900)
         if p.window_state:
             self.restoreState(QByteArray.fromHex(p.window_state.encode("ascii")))
-        self.controller.select_model(p.model or "default")
+        self.controller.select_model(p.model or "default", by_user=False)  # a preference, not an edit
 
     def save_prefs(self) -> None:
         p, c = self.prefs, self.canvas
         p.brush_size = int(round(c.brush.size))
         p.brush_hardness = round(c.brush.hardness, 3)
+        p.pen_pressure = c.brush.pressure
         p.overlay_visible = c.overlay_visible
         p.overlay_color = hex_color(c.overlay_color)
         p.overlay_opacity = round(c.overlay_opacity, 3)
@@ -174,9 +179,12 @@ class MainWindow(FileCommands, QMainWindow):
         self.device_label.setText(device)
 
     def _on_transform_mode(self, on: bool) -> None:
+        # The hint is the one thing to read while transforming: the model and device fields make room
+        # for it (a status message is cut, not wrapped, where the permanent fields begin).
+        for label in (self.model_label, self.device_label):
+            label.setVisible(not on)
         if on:
-            self.statusBar().showMessage("Transform: drag inside to move, handles to scale (Shift keeps "
-                                         "proportions), outside a corner to rotate; Enter applies, Esc cancels")
+            self.statusBar().showMessage(TRANSFORM_HINT)
         else:
             self.statusBar().clearMessage()
 
@@ -193,6 +201,9 @@ class MainWindow(FileCommands, QMainWindow):
 
     def refresh_models(self) -> None:
         self.panel.refresh_models()
+
+    def current_model(self) -> str:
+        return self.controller.loaded_model or self.doc.model
 
     # -- edit, mask and layer commands -----------------------------------------------------------------
     def undo(self) -> None:

@@ -15,7 +15,7 @@ from harmonizer_gui.panels import icon
 
 # Keys handled by the canvas itself (they act while held, or only in a mode).
 CANVAS_KEYS = [
-    ("Canvas", "Pan", "Space + drag, or middle button drag"),
+    ("Canvas", "Pan", "Space + drag with the pointer over the canvas, or middle button drag"),
     ("Canvas", "Zoom at the pointer", "Ctrl + wheel"),
     ("Canvas", "Scroll", "Wheel (Shift + wheel: sideways)"),
     ("Canvas", "Show the original while held", "Y"),
@@ -55,7 +55,11 @@ def build_menus(w) -> None:
     m.addSeparator()
     _action(w, m, "Save", w.save, ["Ctrl+S"], "Save the project (.ora)")
     _action(w, m, "Save as…", w.save_as, ["Ctrl+Shift+S"], "Save the project under a new name")
-    _action(w, m, "Export image…", w.export, ["Ctrl+E"], "Write the picture at full resolution (PNG, JPEG, WebP, TIFF)")
+    w.export_again_action = _action(w, m, "Export", w.export_again, ["Ctrl+E"], "Export the picture (asks where)",
+                                    name="Export again")
+    m.aboutToShow.connect(w._update_export_action)  # names this picture's last export target, if any
+    _action(w, m, "Export as…", w.export, ["Ctrl+Shift+E"],
+            "Write the picture at full resolution (PNG, JPEG, WebP, TIFF)")
     m.addSeparator()
     _action(w, m, "Load mask…", w.load_mask, ["Ctrl+Shift+L"], "Use a greyscale image as the mask")
     _action(w, m, "Save mask…", w.save_mask, [], "Save the composite's mask as a PNG")
@@ -66,6 +70,7 @@ def build_menus(w) -> None:
     w.undo_action = _action(w, m, "Undo", w.undo, ["Ctrl+Z"])
     w.redo_action = _action(w, m, "Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
     m.addSeparator()
+    _action(w, m, "Copy picture", w.copy_picture, ["Ctrl+C"], "Copy the picture as exported (the harmonized result)")
     _action(w, m, "Paste as foreground", lambda: w.paste(foreground=True), ["Ctrl+V"])
     _action(w, m, "Paste as background", lambda: w.paste(foreground=False), ["Ctrl+Shift+V"])
 
@@ -98,6 +103,8 @@ def build_menus(w) -> None:
     m = bar.addMenu("&Layer")
     w.transform_action = _action(w, m, "Free transform", w.toggle_transform, ["Ctrl+T"],
                                  "Move, scale and rotate the foreground")
+    _action(w, m, "Replace background…", w.replace_background, [],
+            "Put another image under the cut-out, keeping its mask and place")
     _action(w, m, "Flip horizontal", lambda: w.attempt(w.doc.flip, True))
     _action(w, m, "Flip vertical", lambda: w.attempt(w.doc.flip, False))
     _action(w, m, "Opacity…", w.ask_opacity)

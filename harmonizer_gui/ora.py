@@ -7,8 +7,9 @@ Our own state rides along as extra entries (see the *_ENTRY names) that other pr
 """
 from __future__ import annotations
 
+import contextlib
 import io
-import os
+import math
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -33,10 +34,19 @@ COMPOSITE_ENTRY = "harmonizer/composite.png"
 COMPOSITE_MASK_ENTRY = "harmonizer/composite_mask.png"
 
 # Zip bombs: every entry's declared size is checked before reading (zipfile stops at the declared size and
-# fails the CRC if the data is longer), and every PNG's pixel count is checked from its header.
+# fails the CRC if the data is longer), and every image's pixel count is checked from its header before
+# any is decoded (docs/reliability.md).
 MAX_ARCHIVE_BYTES = 4 * 1024**3
 MAX_STACK_BYTES = 16 * 1024**2
-MAX_TOTAL_LAYER_PIXELS = 4 * MAX_PIXELS
+# A project holds a canvas and several images, all counted together from their headers before anything is
+# decoded. Three times one image's limit still opens the editor's own project of the largest picture the
+# reader accepts (canvas, background layer, a foreground with its mask and result), and refuses a file of
+# several near-limit layers that would take tens of GB.
+MAX_PROJECT_PIXELS = 3 * MAX_PIXELS
+MAX_EXTRA_BYTES = 16 * 1024**2  # other programs' extras (documentinfo.xml...) are small; larger ones stay unread
+MAX_NESTING = 64
+MAX_LAYERS = 1000
+MAX_OFFSET = 1 << 30
 _RESERVED = ("mimetype", STACK_ENTRY, MERGED_ENTRY)
 _RESERVED_PREFIXES = ("data/", "Thumbnails/")
 _BAND_ROWS = 256  # flattening works in row bands so a large canvas needs no full float32 copy
@@ -146,8 +156,6 @@ def save_ora(path, layers, extras, size, *, compress_level: int = 6) -> None:
                 for name, data in extras.items():
                     method = zipfile.ZIP_STORED if name.lower().endswith(".png") else zipfile.ZIP_DEFLATED
                     zf.writestr(name, bytes(data), method)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
     except OSError as exc:
         raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -176,7 +184,6 @@ class _Archive:
         if total > MAX_ARCHIVE_BYTES:
             self.close()
             self.fail(f"unpacks to {total / 1024**3:.1f} GiB, above the {MAX_ARCHIVE_BYTES / 1024**3:.0f} GiB limit")
-        self.pixels = 0
 
     def fail(self, reason: str):
         raise ImageReadError(f"cannot read {self.name}: {reason}")
@@ -190,17 +197,26 @@ class _Archive:
     def __exit__(self, *exc):
         self.close()
 
-    def read(self, name: str, limit: int | None = None) -> bytes:
+    def _info(self, name: str) -> zipfile.ZipInfo:
         info = self.entries.get(name)
         if info is None:
             self.fail(f"entry {name} is missing")
+        if info.flag_bits & 0x1:
+            self.fail(f"entry {name} is encrypted; OpenRaster files are never password-protected")
+        return info
+
+    def _damaged(self, name: str, exc: BaseException):
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.fail(f"damaged or truncated ({name}: {reason})")
+
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        info = self._info(name)
         if limit is not None and info.file_size > limit:
             self.fail(f"entry {name} is {info.file_size} bytes, above the {limit} byte limit")
         try:
             return self.zf.read(info)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.fail(f"damaged or truncated ({name}: {reason})")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+            self._damaged(name, exc)
 
     def check_type(self) -> None:
         if "mimetype" in self.entries:
@@ -210,32 +226,54 @@ class _Archive:
         if STACK_ENTRY not in self.entries:
             self.fail("not an OpenRaster file (no stack.xml)")
 
-    def image(self, name: str, mode: str) -> np.ndarray:
-        """Decode a PNG entry to `mode` ("RGBA", "RGB" or "L") after checking its size from the header."""
-        data = self.read(name)
+    @contextlib.contextmanager
+    def _image(self, name: str):
+        """The entry as a lazily decoded Pillow image streamed from the zip (never read whole); every
+        failure, at open or while decoding inside the block, is one line naming the entry."""
         try:
-            with Image.open(io.BytesIO(data)) as img:
-                w, h = img.size
-                if w * h > MAX_PIXELS:
-                    self.fail(f"{name} is {w}x{h}, above the {MAX_PIXELS / 1e6:.0f} MP limit")
-                self.pixels += w * h
-                if self.pixels > MAX_TOTAL_LAYER_PIXELS:
-                    self.fail(f"the layers hold more than {MAX_TOTAL_LAYER_PIXELS / 1e6:.0f} MP in all")
-                img.load()
-                return _to_mode(img, mode)
+            with self.zf.open(self._info(name)) as stream, Image.open(stream) as img:
+                yield img
         except ImageReadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             self.fail(f"{name} is too large, possibly a decompression bomb")
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
+            self._damaged(name, exc)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.fail(f"{name} is not a readable image ({reason})")
+
+    def check_sizes(self, names, canvas: tuple[int, int] = (0, 0)) -> dict[str, int]:
+        """Every image's size from its header, each against the reader's pixel limit and all of them with
+        the canvas against the project's, before a single pixel is decoded. Returns {name: pixels}."""
+        total = canvas[0] * canvas[1]
+        pixels = {}
+        for name in names:
+            with self._image(name) as img:
+                w, h = img.size
+            if w * h > MAX_PIXELS:
+                self.fail(f"{name} is {w}x{h}, above the {MAX_PIXELS / 1e6:.0f} MP limit")
+            pixels[name] = w * h
+            total += w * h
+        if total > MAX_PROJECT_PIXELS:
+            self.fail(f"the canvas and its images hold {total / 1e6:.0f} MP, above the "
+                      f"{MAX_PROJECT_PIXELS / 1e6:.0f} MP limit for a project")
+        return pixels
+
+    def image(self, name: str, mode: str) -> np.ndarray:
+        """Decode an image entry to `mode` ("RGBA", "RGB" or "L"); its size is checked from the header."""
+        self.check_sizes([name])
+        with self._image(name) as img:
+            img.load()
+            return _to_mode(img, mode)
 
 
 def _to_mode(img: Image.Image, mode: str) -> np.ndarray:
     if img.mode.startswith("I") or img.mode == "F":
         # 16/32-bit grey (Krita and GIMP can export high bit depth): Pillow's convert would clip, not scale.
         arr = np.asarray(img).astype(np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError("its float pixels include NaN or infinite values")
         top = 65535.0 if arr.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
         img = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode == "P":
@@ -268,47 +306,73 @@ def _parse_stack(archive: _Archive):
     return (w, h), stack
 
 
-def _number(element, key, default, kind=float):
-    try:
-        return kind(float(element.get(key, default)))
-    except (TypeError, ValueError):
+def _number(archive: _Archive, element, key: str, default: float, bound: float) -> float:
+    """An attribute as a finite number; NaN, infinity or a magnitude above `bound` is refused by name."""
+    text = element.get(key)
+    if text is None:
         return default
+    try:
+        value = float(text)
+    except ValueError:
+        return default  # unparsable attributes have always meant the default (other programs' quirks)
+    if not math.isfinite(value) or abs(value) > bound:
+        name = element.get("name") or element.get("src") or element.tag
+        archive.fail(f"{element.tag} {name!r} has an invalid {key} {text[:40]!r}")
+    return value
 
 
-def _walk(stack, dx=0, dy=0, opacity=1.0, visible=True):
+def _walk(archive: _Archive, stack, dx=0, dy=0, opacity=1.0, visible=True, depth=0):
     """(element, x, y, opacity, visible) for every layer, top first; nested stacks pass their offsets,
-    opacity and visibility down (their blending isolation is not reproduced)."""
+    opacity and visibility down (their blending isolation is not reproduced). Offsets must be finite and
+    within MAX_OFFSET; opacity must be finite and is clamped to 0..1 as the OpenRaster spec says."""
+    if depth > MAX_NESTING:
+        archive.fail(f"stack.xml nests groups more than {MAX_NESTING} deep")
     for child in stack:
-        x = dx + _number(child, "x", 0, int)
-        y = dy + _number(child, "y", 0, int)
-        op = opacity * min(1.0, max(0.0, _number(child, "opacity", 1.0)))
+        x = dx + int(_number(archive, child, "x", 0, MAX_OFFSET))
+        y = dy + int(_number(archive, child, "y", 0, MAX_OFFSET))
+        op = opacity * min(1.0, max(0.0, _number(archive, child, "opacity", 1.0, math.inf)))
         vis = visible and child.get("visibility", "visible") != "hidden"
         if child.tag == "stack":
-            yield from _walk(child, x, y, op, vis)
+            yield from _walk(archive, child, x, y, op, vis, depth + 1)
         elif child.tag == "layer":
             yield child, x, y, op, vis
 
 
-def load_ora(path) -> OraProject:
-    """Read an .ora project (ours, Krita's, GIMP's...); raises ImageReadError with one line on failure."""
+def load_ora(path, extras=None) -> OraProject:
+    """Read an .ora project (ours, Krita's, GIMP's...); raises ImageReadError with one line on failure.
+
+    `extras`: the names of the extra entries the caller uses; only those are read. Without it every
+    extra up to MAX_EXTRA_BYTES is kept and larger ones are left unread.
+    """
     with _Archive(path) as archive:
         archive.check_type()
         size, stack = _parse_stack(archive)
-        layers, used = [], set()
-        for element, x, y, opacity, visible in _walk(stack):
-            src = element.get("src", "")
-            if not src.lower().endswith(".png"):
+        found = []
+        for element, x, y, opacity, visible in _walk(archive, stack):
+            if not element.get("src", "").lower().endswith(".png"):
                 continue  # other layer kinds (SVG, text) are not ours to render
-            used.add(src)
+            found.append((element, x, y, opacity, visible))
+            if len(found) > MAX_LAYERS:
+                archive.fail(f"stack.xml lists more than {MAX_LAYERS} layers")
+        used = {element.get("src") for element, *_ in found}
+        names = [
+            name for name, info in archive.entries.items()
+            if name not in _RESERVED and name not in used and not name.startswith(_RESERVED_PREFIXES)
+            and not info.is_dir() and (name in extras if extras is not None else info.file_size <= MAX_EXTRA_BYTES)
+        ]
+        # Images this project will decode (its layers, and extras that are PNGs) are sized up front.
+        pngs = [n for n in names if n.lower().endswith(".png")]
+        pixels = archive.check_sizes([e.get("src") for e, *_ in found] + pngs, size)
+        layers = []
+        for element, x, y, opacity, visible in found:
+            src = element.get("src")
             rgba = archive.image(src, "RGBA")
             layers.append(OraLayer(element.get("name", Path(src).stem), rgba, x, y, opacity, visible))
         layers.reverse()
-        extras = {}
-        for name, info in archive.entries.items():
-            if name in _RESERVED or name in used or name.startswith(_RESERVED_PREFIXES) or info.is_dir():
-                continue
-            extras[name] = archive.read(name)
-    return OraProject(size, layers, extras)
+        # Extras are read as bytes: a PNG's are bounded by what its declared size could need (16-bit RGBA,
+        # uncompressed), anything else by MAX_EXTRA_BYTES, so a small header cannot hide gigabytes.
+        project_extras = {name: archive.read(name, MAX_EXTRA_BYTES + 8 * pixels.get(name, 0)) for name in names}
+    return OraProject(size, layers, project_extras)
 
 
 def load_composite(path) -> tuple[np.ndarray, np.ndarray]:
@@ -320,12 +384,13 @@ def load_composite(path) -> tuple[np.ndarray, np.ndarray]:
     with _Archive(path) as archive:
         archive.check_type()
         if COMPOSITE_ENTRY in archive.entries and COMPOSITE_MASK_ENTRY in archive.entries:
+            archive.check_sizes([COMPOSITE_ENTRY, COMPOSITE_MASK_ENTRY])
             rgb = archive.image(COMPOSITE_ENTRY, "RGB")
             mask = archive.image(COMPOSITE_MASK_ENTRY, "L")
             if rgb.shape[:2] != mask.shape:
                 archive.fail(f"{COMPOSITE_ENTRY} and {COMPOSITE_MASK_ENTRY} differ in size")
             return rgb, mask.astype(np.float32) / 255.0
-    project = load_ora(path)
+    project = load_ora(path, extras=())
     visible = [la for la in project.layers if la.visible and la.opacity > 0]
     if len(visible) < 2:
         raise MaskError(f"cannot harmonize {path}: it needs a background layer and a foreground layer above it")

@@ -20,7 +20,10 @@ from harmonizer_gui.harmonize_controller import HarmonizeController, model_choic
 
 ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 THUMB = 44
+STALE_COLOR = "#e0a030"  # the out-of-date badge: a warning, not an error
 SIZE_STEPS = 1000
+PRESSURE_CHOICES = (("Pressure sets size", "size"), ("Pressure sets opacity", "opacity"),
+                    ("Pressure sets size and opacity", "both"), ("Pressure ignored", "off"))
 
 
 def icon(name: str) -> QIcon:
@@ -184,7 +187,9 @@ class SidePanel(QWidget):
         if not running:  # an empty box beside Cancel read as broken; say what it is waiting for
             self.progress.setValue(0)
             self.progress.setFormat("Ready")
-        self.harmonize_button.setText("  Harmonizing…" if running else "  Harmonize")
+        stale = self.doc.result is not None and self.doc.result_stale
+        label = "Harmonizing…" if running else "Harmonize again" if stale else "Harmonize"
+        self.harmonize_button.setText("  " + label)
 
     def _on_progress(self, fraction: float, stage: str) -> None:
         self.progress.setValue(round(fraction * 1000))
@@ -220,16 +225,21 @@ class SidePanel(QWidget):
 
     def _on_result(self) -> None:
         self.refresh_layers()
+        self._on_busy(self.controller.busy)
 
     def refresh_layers(self) -> None:
         doc = self.doc
         self.layers.blockSignals(True)
         self.layers.clear()
         if doc.result is not None:
-            item = QListWidgetItem(thumbnail(doc.result), "Harmonized")
+            label = "Harmonized\n⚠ out of date" if doc.result_stale else "Harmonized"
+            item = QListWidgetItem(thumbnail(doc.result), label)
             item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsUserCheckable | Qt.ItemIsSelectable)
             item.setCheckState(Qt.Checked if doc.result_visible else Qt.Unchecked)
-            item.setToolTip("The harmonized result (untick to hide it; hold Y to compare)")
+            item.setToolTip("The mask was painted since this result: Harmonize (Ctrl+H) updates it"
+                            if doc.result_stale else "The harmonized result (untick to hide it; hold Y to compare)")
+            if doc.result_stale:
+                item.setForeground(QColor(STALE_COLOR))
             item.setData(Qt.UserRole, "result")
             self.layers.addItem(item)
         if doc.foreground is not None:
@@ -308,6 +318,18 @@ class SidePanel(QWidget):
         self.hardness_label = QLabel()
         self.hardness.valueChanged.connect(self._on_hardness)
         layout.addLayout(slider_row("Hardness", self.hardness, self.hardness_label))
+        self.pressure_combo = QComboBox()
+        for label, mode in PRESSURE_CHOICES:
+            self.pressure_combo.addItem(label, mode)
+        self.pressure_combo.setToolTip("What a tablet pen's pressure changes (a mouse always paints fully)")
+        self.pressure_combo.activated.connect(
+            lambda i: self.canvas.set_brush(pressure=self.pressure_combo.itemData(i)))
+        row = QHBoxLayout()
+        label = QLabel("Pen")
+        label.setMinimumWidth(64)
+        row.addWidget(label)
+        row.addWidget(self.pressure_combo, 1)
+        layout.addLayout(row)
 
     def _sync_brush(self, *_):
         self._syncing = True
@@ -316,6 +338,7 @@ class SidePanel(QWidget):
         self.size_spin.setValue(round(b.size))
         self.hardness.setValue(round(b.hardness * 100))
         self.hardness_label.setText(f"{round(b.hardness * 100)} %")
+        self.pressure_combo.setCurrentIndex(max(0, self.pressure_combo.findData(b.pressure)))
         self.brush_button.setChecked(self.canvas.tool == "brush")
         self.eraser_button.setChecked(self.canvas.tool == "eraser")
         self._syncing = False

@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError
 from engine.registry import user_data_root
+from harmonizer_gui.document import PRESSURE_MODES
 
 PREFERENCES_FILE = "preferences.json"
 RECENT_FILE = "recent.json"
@@ -45,6 +46,7 @@ class Preferences:
     overlay_visible: bool = True
     brush_size: int = 40
     brush_hardness: float = 0.7
+    pen_pressure: str = "size"  # what a tablet pen's pressure changes: size, opacity, both or off
     model: str = "default"
     live_mode: bool = False
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
@@ -104,6 +106,8 @@ def _valid(name: str, value) -> bool:
         return value >= 0  # 0 turns autosave off
     if name == "export_quality":
         return 1 <= value <= 100
+    if name == "pen_pressure":
+        return value in PRESSURE_MODES
     if name == "export_format":
         return value in ("png", "jpg", "webp", "tif", "ora")
     return True

@@ -46,37 +46,49 @@ class FileCommands:
             return self.save()
         return answer == QMessageBox.Discard
 
-    def open_background(self, path=None) -> bool:
-        path = path or self._ask_open("Open background", IMAGE_FILTER)
-        if not path or not self.confirm_discard():
-            return False
+    def _read_image(self, path):
+        """(rgb, alpha) of an image file, or None with the reason shown."""
         try:
-            rgb, _alpha = document_io.open_image(path)
-            if self.doc.background is None or self.doc.foreground is None:
-                self.doc.load(rgb, bg_name=Path(path).name, model=self.doc.model)
-            else:
-                self.doc.set_background(rgb, Path(path).name)
+            return document_io.open_image(path)
         except HarmonizerError as exc:
             self.show_message(str(exc), True)
+            return None
+
+    def open_background(self, path=None) -> bool:
+        """A new picture on this background, as File ▸ Open is in every editor: the cut-out goes too
+        (Layer ▸ Replace background keeps it). The file is read before asking, so a bad file costs
+        no question."""
+        path = path or self._ask_open("Open background", IMAGE_FILTER)
+        image = self._read_image(path) if path else None
+        if image is None or not self.confirm_discard():
+            return False
+        if not self.attempt(self.doc.load, image[0], bg_name=Path(path).name, model=self.doc.model):
             return False
         self._remember(path)
         self.show_message(f"Opened {Path(path).name} as the background.")
+        return True
+
+    def replace_background(self, path=None) -> bool:
+        """Another background under the same cut-out, mask and placement: one undoable step."""
+        if self.doc.background is None:
+            return self.open_background(path)
+        path = path or self._ask_open("Replace background", IMAGE_FILTER)
+        image = self._read_image(path) if path else None
+        if image is None or not self.attempt(self.doc.set_background, image[0], Path(path).name):
+            return False
+        self._remember(path)
+        self.show_message(f"{Path(path).name} is the new background; Ctrl+Z brings the old one back.")
         return True
 
     def open_foreground(self, path=None) -> bool:
         if self.doc.background is None:
             return self.open_background(path)
         path = path or self._ask_open("Open foreground", IMAGE_FILTER)
-        if not path:
-            return False
-        try:
-            rgb, alpha = document_io.open_image(path)
-            self.doc.set_foreground(rgb, alpha, Path(path).name)
-        except HarmonizerError as exc:
-            self.show_message(str(exc), True)
+        image = self._read_image(path) if path else None
+        if image is None or not self.attempt(self.doc.set_foreground, *image, Path(path).name):
             return False
         self._remember(path)
-        hint = "" if alpha is not None else " It has no transparency: paint the mask (B) or erase (E)."
+        hint = "" if image[1] is not None else " It has no transparency: paint the mask (B) or erase (E)."
         self.show_message(f"Placed {Path(path).name} as the foreground.{hint}")
         return True
 
@@ -138,7 +150,14 @@ class FileCommands:
             self.show_message(f"Saved {Path(path).name}.")
         return bool(ok)
 
+    def export_again(self) -> bool:
+        """GIMP's "Export to": the last export of this picture, same file and quality, no questions."""
+        if self.doc.export_path is None:
+            return self.export()
+        return self.export(self.doc.export_path, self.prefs.export_quality)
+
     def export(self, path=None, quality: int | None = None) -> bool:
+        """Export As: asks for the file (and a JPEG or WebP quality) unless `path` is given."""
         if self.doc.background is None:
             self.show_message("Nothing to export: open a background first.", True)
             return False
@@ -162,8 +181,15 @@ class FileCommands:
         self.prefs.export_quality = int(quality)
         self.prefs.export_format = Path(path).suffix.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
         self.prefs.last_folder = str(Path(path).resolve().parent)
+        self.doc.export_path = str(path)
+        self._update_export_action()
         self.show_message(f"Exported {Path(path).name} ({self.doc.canvas_size[0]} × {self.doc.canvas_size[1]}).")
         return True
+
+    def _update_export_action(self) -> None:
+        target = self.doc.export_path
+        self.export_again_action.setText(f"Export to {Path(target).name}" if target else "Export")
+        self.export_again_action.setStatusTip(f"Write {target} again" if target else "Export the picture (asks where)")
 
     def load_mask(self, path=None) -> bool:
         if self.doc.background is None:
@@ -191,40 +217,92 @@ class FileCommands:
             self.show_message(f"Saved the mask as {Path(path).name}.")
         return bool(ok)
 
+    # -- the clipboard ---------------------------------------------------------------------------------
+    def copy_picture(self) -> bool:
+        """Ctrl+C: the picture as exported (the harmonized result at its strength), for other programs."""
+        if self.doc.background is None:
+            self.show_message("Nothing to copy: open a background first.", True)
+            return False
+        rgb = self.doc.flattened()
+        h, w = rgb.shape[:2]
+        QApplication.clipboard().setImage(QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy())
+        what = "the harmonized picture" if self.doc.showing_result else "the picture (not harmonized yet)"
+        self.show_message(f"Copied {what}, {w} × {h}.")
+        return True
+
     def paste(self, foreground: bool) -> bool:
-        image = QApplication.clipboard().image()
-        if image.isNull():
+        """Ctrl+V: image data, or an image file copied in a file manager."""
+        mime = QApplication.clipboard().mimeData()
+        paths = [p for p in mime_paths(mime) if is_image_path(p)]
+        if paths:
+            return self.open_foreground(paths[0]) if foreground else self.open_background(paths[0])
+        image = mime_image(mime)
+        if image is None:
             self.show_message("The clipboard holds no image.", True)
             return False
+        return self._place_image(image, foreground, "Pasted image")
+
+    def _place_image(self, image: QImage, foreground: bool, name: str) -> bool:
+        """Image data without a file: the cut-out on the picture there is, else a new picture."""
         rgb, alpha = qimage_to_arrays(image)
         if foreground and self.doc.background is not None:
-            return bool(self.attempt(self.doc.set_foreground, rgb, alpha, "Pasted image"))
+            return bool(self.attempt(self.doc.set_foreground, rgb, alpha, name))
         if self.doc.background is not None and not self.confirm_discard():
             return False
-        return bool(self.attempt(self.doc.load, rgb, bg_name="Pasted image", model=self.doc.model))
+        return bool(self.attempt(self.doc.load, rgb, bg_name=name, model=self.doc.model))
 
-    # -- drag and drop ---------------------------------------------------------------------------------
+    # -- drag and drop: files from a file manager, or image data from a browser ------------------------
     @staticmethod
-    def _dropped_paths(event) -> list[str]:
-        if not event.mimeData().hasUrls():
-            return []
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        return [p for p in paths if is_image_path(p) or document_io.is_project(p)]
+    def _droppable(mime) -> bool:
+        return bool(_openable(mime_paths(mime))) or mime_image(mime) is not None
 
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_paths(event):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
 
     def dragMoveEvent(self, event) -> None:
-        if self._dropped_paths(event):
+        if self._droppable(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        paths = self._dropped_paths(event)
+        mime = event.mimeData()
+        paths = _openable(mime_paths(mime))
         event.acceptProposedAction()
+        if not paths:
+            image = mime_image(mime)
+            if image is not None:
+                self._place_image(image, True, "Dropped image")
+            return
         for path in paths:
             if not self.open_path(path):
                 break
+
+
+def _openable(paths) -> list[str]:
+    return [p for p in paths if is_image_path(p) or document_io.is_project(p)]
+
+
+def mime_paths(mime) -> list[str]:
+    """Local files named by a clipboard or drop (a file manager's copy or drag)."""
+    if mime is None or not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+
+
+def mime_image(mime) -> QImage | None:
+    """Image data in a clipboard or drop: Qt's own image, or the encoded bytes a browser offers."""
+    if mime is None:
+        return None
+    if mime.hasImage():
+        image = QImage(mime.imageData())
+        if not image.isNull():
+            return image
+    for fmt in mime.formats():
+        if fmt.startswith("image/"):
+            image = QImage.fromData(mime.data(fmt))
+            if not image.isNull():
+                return image
+    return None
 
 
 def qimage_to_arrays(image: QImage):

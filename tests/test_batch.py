@@ -62,7 +62,21 @@ def test_options_are_validated():
         BatchOptions(name_template="../{name}")
     with pytest.raises(HarmonizerError, match="strength"):
         BatchOptions(strength=2)
+    with pytest.raises(HarmonizerError, match="strength must be between 0 and 1, got half"):
+        BatchOptions(strength="half")
+    # Bounded templates: a huge width would build a gigabyte name for every file.
+    for template in ("{name:>999999999}", "{name:{name}}", "{name}" + "x" * 300):
+        with pytest.raises(HarmonizerError, match="bad name template"):
+            BatchOptions(name_template=template)
+    assert BatchOptions(name_template="{name:.20}_h").name_template == "{name:.20}_h"
     assert BatchOptions(format="JPEG").format == "jpg"
+
+
+def test_an_output_name_too_long_for_the_file_system_is_one_clear_failure(tmp_path, classical):
+    folder = make_folder(tmp_path / "in", names=("a.png",))
+    report = run_batch(find_pairs(folder)[0], tmp_path / "out", BatchOptions(name_template="{name:>200}" + "x" * 60),
+                       classical)
+    assert report.failed == [("a.png", "the output name is longer than 255 bytes; shorten the template")]
 
 
 def test_run_writes_outputs_and_reports_a_corrupt_file(tmp_path, classical):

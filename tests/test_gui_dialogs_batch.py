@@ -148,3 +148,23 @@ def test_cli_and_dialog_write_identical_files(inputs, qtbot):
     for name in gui_files:
         assert (gui_out / name).read_bytes() == (cli_out / name).read_bytes(), name
         assert max(Image.open(gui_out / name).size) == 32
+
+
+def test_batch_export_starts_with_the_editors_model(inputs, qtbot):
+    from engine.model_file import save_model
+    from engine.rainnet import RainNet
+    from harmonizer_gui import dialog_actions, settings
+    from harmonizer_gui.main_window import MainWindow
+
+    tmp_path, _folder = inputs
+    mine = save_model(tmp_path / "data" / "models" / "mine.safetensors", RainNet(ngf=4, depth=5), {"size": 64}, {})
+    window = MainWindow(settings.Preferences(), device="cpu")
+    window.prompt_on_close = False
+    qtbot.addWidget(window)
+    window.select_model(str(mine))
+    qtbot.waitUntil(lambda: window.controller.loaded_model == str(mine), timeout=60_000)
+    controller = dialog_actions.install(window)
+    controller.batch_action.trigger()  # Tools ▸ Batch export…
+    assert controller.batch.method_combo.currentData() == "mine"
+    assert controller.batch.options().model == "mine"
+    window.close()

@@ -15,7 +15,10 @@ from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
 from engine import registry  # noqa: E402
 from harmonizer_gui import dialog_actions  # noqa: E402
-from harmonizer_gui.finetune_dialog import FinetuneDialog, FinetuneSettings, count_photos  # noqa: E402
+from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
+from harmonizer_gui.finetune_dialog import (  # noqa: E402
+    FinetuneDialog, FinetuneSettings, count_photos, propose_name, val_fraction,
+)
 from harmonizer_gui.training_process import FINISHED, STOPPED, TrainingProcess  # noqa: E402
 
 # Speaks the documented protocol; `--steps-slow` makes it wait so a test can stop it mid-run.
@@ -107,6 +110,9 @@ def test_counts_and_settings(env, qtbot):
     assert args[:2] == ["--data", str(photos)] and "--init" not in args
     assert args[args.index("--minutes") + 1] == "7" and args[-4:] == ["--ngf", "8", "--size", "32"]
     assert args[args.index("--out") + 1] == "mine" and args[args.index("--progress") + 1] == "json"
+    # Three photos: the held-out share is raised so validation is not one photo, and the dialog warns.
+    assert args[args.index("--val-fraction") + 1] == "0.3" and "too few" in dlg.count_label.text()
+    assert val_fraction(200) == 0.1 and val_fraction(20) == 0.25
 
 
 def test_fine_tuning_trains_where_the_base_model_trained(env, qtbot):
@@ -144,6 +150,23 @@ def test_name_validation(env, qtbot):
     assert dlg.start_btn.isEnabled() and "will be replaced" in dlg.name_note.text()
 
 
+def test_a_name_is_proposed_from_the_folder_and_typed_names_stay(env, qtbot):
+    tmp_path, photos, command = env
+    dlg = FinetuneDialog(process=TrainingProcess(command=command))
+    qtbot.addWidget(dlg)
+    assert not dlg.start_btn.isEnabled() and "folder" in dlg.start_btn.toolTip()
+    (tmp_path / "data" / "models").mkdir(parents=True)
+    (tmp_path / "data" / "models" / "photos.safetensors").write_bytes(b"x")  # taken: not proposed again
+    dlg.add_folder(str(photos))
+    assert dlg.name_edit.text() == "photos-2" and dlg.start_btn.isEnabled()
+    qtbot.keyClicks(dlg.name_edit, "x")  # the user's own name is never overwritten
+    other = tmp_path / "Holiday 2024"
+    other.mkdir()
+    dlg.add_folder(str(other))
+    assert dlg.name_edit.text() == "photos-2x"
+    assert propose_name([str(other)]) == "holiday-2024" and propose_name([]) == "my-photos"
+
+
 def test_finish_shows_before_after_and_offers_the_model(env, qtbot):
     tmp_path, photos, command = env
     dlg = make_dialog(qtbot, command, photos)
@@ -161,6 +184,10 @@ def test_finish_shows_before_after_and_offers_the_model(env, qtbot):
     assert table.item(2, 2).text() == "-40%"
     assert dlg.loss_curves.point_count() == 20 and dlg.val_curves.point_count() == 4
     assert dlg.sample_row.count() == 2  # one thumbnail + the stretch
+    # The stand-in validates on one photo: the headline says so instead of presenting the gain as fact.
+    assert "1 validation photo" in dlg.results_box.title() and "only 1 validation photo" in dlg.result_label.text()
+    # The reconstruction loss has its own axis: on the generator's it would be a flat line.
+    assert dlg.loss_curves.series[1].axis == RIGHT and dlg.loss_curves._range(RIGHT)[1] < 1
     dlg.use_btn.click()
     assert used == [path]
     assert not (tmp_path / "config" / "finetune_last_run.json").exists()
@@ -179,6 +206,7 @@ def test_stop_remembers_the_checkpoint_and_resume_continues(env, qtbot):
     assert sig.args == [STOPPED]
     ck = dlg.process.state.checkpoint
     assert ck and dlg.resume_btn.isEnabled()
+    steps_before = [x for x, _ in dlg.loss_curves.series[0].points]
     saved = json.loads((tmp_path / "config" / "finetune_last_run.json").read_text())
     assert saved["checkpoint"] == ck
     dlg.close()
@@ -194,8 +222,11 @@ def test_stop_remembers_the_checkpoint_and_resume_continues(env, qtbot):
     assert sig.args == [FINISHED]
     last_argv = (tmp_path / "run" / "argv.json").read_text().splitlines()[-1]
     assert json.loads(last_argv)[-2:] == ["--resume", ck]
-    # The resumed run continued from the checkpoint's step, not from zero.
+    # The resumed run continued from the checkpoint's step, not from zero, and so do its curves.
     assert again.process.state.losses[0][0] > 2
+    steps = [x for x, _ in again.loss_curves.series[0].points]
+    assert steps[:len(steps_before)] == steps_before and steps[0] == 1 and steps[-1] == 10
+    assert again.val_curves.series[0].points[0][0] == 0  # the check before training is still there
 
 
 def test_a_trainer_that_ignores_stop_can_be_force_quit(env, qtbot, monkeypatch):

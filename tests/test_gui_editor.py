@@ -274,3 +274,28 @@ def test_screenshot_renders_the_sample_after_harmonizing(env, qtbot):
     assert img.size == app.SCREENSHOT_SIZE
     # An offscreen picture leaves no trace in the user's session: no autosave, no recent files.
     assert not settings.autosave_path().exists() and settings.RecentFiles().paths() == []
+
+
+def test_a_stroke_after_harmonizing_keeps_the_result_marked_out_of_date(qtbot, composed):
+    assert harmonize(qtbot, composed)
+    doc, panel = composed.doc, composed.panel
+    result = doc.result.copy()
+    composed.set_overlay_visible(False)  # the canvas then shows exactly the picture
+    composed.canvas.set_tool("eraser")
+    composed.canvas.set_brush(size=12, hardness=1.0)
+    drag(qtbot, composed.canvas, [(85, 75), (95, 75), (105, 75)])
+    assert doc.result is not None and doc.result_stale
+    assert panel.layers.count() == 3 and "out of date" in panel.layers.item(0).text()
+    assert "out of date" in composed.statusBar().currentMessage()
+    assert "again" in panel.harmonize_button.text()
+    # Where the foreground was erased the picture shows the background, not the old harmonized pixels.
+    assert tuple(doc.flattened()[75, 95]) == tuple(doc.background[75, 95])
+    composed.canvas.flush()
+    assert tuple(composed.canvas.after.rgb[75, 95]) == tuple(doc.background[75, 95])
+    qtbot.keyClick(composed, Qt.Key_Z, Qt.ControlModifier)
+    assert not doc.result_stale and np.array_equal(doc.result, result)
+    qtbot.keyClick(composed, Qt.Key_Y, Qt.ControlModifier)
+    assert doc.result_stale
+    assert harmonize(qtbot, composed)
+    assert not doc.result_stale and "out of date" not in panel.layers.item(0).text()
+    assert panel.harmonize_button.text().strip() == "Harmonize"

@@ -2,10 +2,13 @@
 the clipboard, live mode and the shortcuts table."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
+from PIL import Image  # noqa: E402
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableWidget  # noqa: E402
@@ -102,8 +105,8 @@ def test_live_mode_harmonizes_after_a_stroke(qtbot, composed):
     composed.canvas.set_brush(size=10)
     with qtbot.waitSignal(composed.controller.finished, timeout=RUN_TIMEOUT_MS) as blocker:
         drag(qtbot, composed.canvas, [(90, 75), (100, 75)])
-        assert composed.doc.result is None  # the stroke made the old result stale
-    assert blocker.args == [True] and composed.doc.result is not None
+        assert composed.doc.result_stale  # the stroke made the old result stale; it stays until the rerun
+    assert blocker.args == [True] and composed.doc.result is not None and not composed.doc.result_stale
 
 
 def test_shortcuts_table_lists_the_menus_and_canvas_keys(window):
@@ -116,3 +119,125 @@ def test_shortcuts_table_lists_the_menus_and_canvas_keys(window):
     assert table.rowCount() == len(rows) and table.item(0, 0).text() == "File"
     tools = [a.text() for a in window.menuBar().actions() if a.text().replace("&", "") == "Tools"]
     assert len(tools) == 1  # dialog_actions filled the existing menu instead of adding a second one
+
+
+def test_the_untouched_sample_is_replaced_without_a_question(qtbot, images, monkeypatch):
+    w = new_window(qtbot)
+    w.prompt_on_close = True  # as for a user: a real question would block, so any question fails the test
+    asked = []
+    monkeypatch.setattr("harmonizer_gui.window_files.QMessageBox.question", lambda *a, **k: asked.append(a))
+    assert app.startup(w, [], None) == "sample"
+    qtbot.waitUntil(lambda: w.controller.loaded_model is not None, timeout=RUN_TIMEOUT_MS)
+    assert not w.doc.modified and not w.windowTitle().startswith("•")
+    assert w.open_background(str(images / "bg.png"))
+    assert asked == [] and w.doc.foreground is None and w.doc.bg_name == "bg.png"
+    assert w.panel.layers.count() == 1
+
+
+def test_replace_background_keeps_the_cut_out_in_one_undo_step(qtbot, composed, images, tmp_path):
+    doc = composed.doc
+    fg, transform = doc.foreground, doc.transform
+    Image.fromarray(np.full((150, 200, 3), 30, np.uint8)).save(tmp_path / "night.png")
+    assert composed.replace_background(str(tmp_path / "night.png"))
+    assert doc.foreground is fg and doc.transform == transform and doc.bg_name == "night.png"
+    assert "Replace background" in composed.undo_action.text()
+    composed.undo()
+    assert doc.bg_name == "bg.png"
+
+
+def test_ctrl_e_exports_again_without_a_dialog_and_ctrl_shift_e_asks(qtbot, composed, tmp_path, monkeypatch):
+    from harmonizer_gui import window_files
+
+    asked = []
+
+    def save_dialog(*args, **kwargs):
+        asked.append(args)
+        return str(tmp_path / "first.jpg"), "JPEG (*.jpg *.jpeg)"
+
+    monkeypatch.setattr(window_files.QFileDialog, "getSaveFileName", save_dialog)
+    monkeypatch.setattr(window_files.QInputDialog, "getInt", lambda *a, **k: (80, True))
+    qtbot.keyClick(composed, Qt.Key_E, Qt.ControlModifier)  # nothing exported yet: asks where
+    assert len(asked) == 1 and (tmp_path / "first.jpg").is_file()
+    (tmp_path / "first.jpg").unlink()
+    composed.doc.set_opacity(0.5)
+    qtbot.keyClick(composed, Qt.Key_E, Qt.ControlModifier)  # again: same file, no dialog
+    assert len(asked) == 1 and (tmp_path / "first.jpg").is_file()
+    assert composed.export_again_action.text() == "Export to first.jpg"
+    qtbot.keyClick(composed, Qt.Key_E, Qt.ControlModifier | Qt.ShiftModifier)  # Export As always asks
+    assert len(asked) == 2
+    composed.open_background(str(tmp_path / "first.jpg"))  # another picture has no export target yet
+    qtbot.keyClick(composed, Qt.Key_E, Qt.ControlModifier)
+    assert len(asked) == 3
+
+
+def test_ctrl_c_copies_the_harmonized_picture(qtbot, composed):
+    from test_gui_editor import harmonize
+
+    assert harmonize(qtbot, composed)
+    qtbot.keyClick(composed, Qt.Key_C, Qt.ControlModifier)
+    image = QApplication.clipboard().image().convertToFormat(QImage.Format_RGB888)
+    assert (image.width(), image.height()) == composed.doc.canvas_size
+    assert tuple(image.pixelColor(100, 75).getRgb()[:3]) == tuple(composed.doc.flattened()[75, 100])
+    assert "harmonized" in composed.statusBar().currentMessage()
+
+
+def test_paste_a_copied_image_file(window, images):
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(images / "bg.png"))])  # what a file manager's Copy puts there
+    QApplication.clipboard().setMimeData(data)
+    assert window.paste(foreground=False) and window.doc.bg_name == "bg.png"
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(images / "fg.png"))])
+    QApplication.clipboard().setMimeData(data)
+    assert window.paste(foreground=True) and window.doc.fg_name == "fg.png"
+    assert window.doc.fg_alpha is not None  # the file's transparency came along, as when opened
+
+
+def test_drop_image_data_from_a_browser(window, images):
+    from PySide6.QtGui import QDragEnterEvent
+
+    data = QMimeData()
+    data.setData("image/png", (images / "bg.png").read_bytes())  # a browser offers the bytes and a web URL
+    data.setUrls([QUrl("https://example.org/bg.png")])
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
+    assert window.doc.canvas_size == (200, 150) and window.doc.bg_name == "Dropped image"
+    data = QMimeData()
+    data.setImageData(QImage(str(images / "fg.png")))
+    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.CopyAction, data, Qt.LeftButton, Qt.NoModifier))
+    assert window.doc.fg_name == "Dropped image" and window.doc.fg_alpha is not None
+
+
+def test_a_missing_qt_platform_library_is_one_clear_line():
+    import os
+    import subprocess
+    import sys
+
+    from harmonizer_gui import platform_check
+
+    missing = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
+    line = platform_check.problem({"DISPLAY": ":0"}, "linux", loads=lambda so: so not in missing)
+    assert "libxcb-icccm4 libxcb-keysyms1" in line and "\n" not in line
+    assert platform_check.problem({"DISPLAY": ":0"}, "linux", loads=lambda so: True) is None
+    assert platform_check.problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert "DISPLAY" in platform_check.problem({}, "linux")
+    # The real start, on a display that does not exist: one line and exit status 1, never Qt's abort.
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DISPLAY")}
+    if not sys.platform.startswith("linux"):
+        return
+    root = Path(platform_check.__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "harmonizer_gui.app"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=root)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: no display")
+
+
+def test_the_readme_shortcut_table_is_the_editors(window):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<summary>Keyboard shortcuts</summary>", 1)[1].split("</details>", 1)[0]
+    rows = [tuple(cell.strip() for cell in line.strip().strip("|").split(" | "))
+            for line in block.splitlines() if line.startswith("| ")][2:]  # after the header and its rule
+    assert rows == menus.shortcut_rows(window)
+    keys = {action: key for _where, action, key in rows}
+    assert keys["Export"] == "Ctrl+E" and keys["Export as"] == "Ctrl+Shift+E" and keys["Copy picture"] == "Ctrl+C"

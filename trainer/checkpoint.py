@@ -6,13 +6,14 @@ form too (numpy's and Python's as tensors and lists).
 """
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError
 
 FORMAT = "harmonizer-train-checkpoint-1"
@@ -44,11 +45,11 @@ def set_rng_state(state: dict) -> None:
 
 def save_checkpoint(path, state: dict) -> Path:
     path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            torch.save({"format": FORMAT, **state}, tmp)
-    except OSError as exc:
-        raise HarmonizerError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    # Serialised in memory first: torch.save straight to a full disk fails with an opaque RuntimeError
+    # from its zip writer, while a plain write says "No space left on device" (and is fsync'd).
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

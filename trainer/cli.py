@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot write {exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -99,11 +104,13 @@ def main(argv=None) -> int:
                       command="harmonizer train " + " ".join(shlex.quote(a) for a in argv))
     try:
         train(cfg, reporter)
-    except HarmonizerError as exc:
+    except (HarmonizerError, OSError) as exc:
+        # OSError: a write outside our own writers (a full disk under a log or plot); still one line.
+        message = str(exc) if isinstance(exc, HarmonizerError) else _os_error(exc)
         reporter.close()
-        reporter.error(str(exc))
+        reporter.error(message)
         if args.progress == "json":
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C: the user wants out now, without a checkpoint
         reporter.close()

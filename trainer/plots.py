@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.atomic import atomic_path
+from engine.errors import ImageWriteError
 
 
 def _pyplot():
@@ -78,6 +79,8 @@ def _save(fig, plt, path) -> Path:
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=90, format="png")
+    except OSError as exc:
+        raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
     return path
