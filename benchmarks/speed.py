@@ -120,23 +120,25 @@ def _release_free_memory() -> None:
         pass
 
 
-def measure(fn, repeats: int, warmup: int, device: torch.device) -> dict:
+def measure(fn, repeats: int, warmup: int, device: torch.device | None) -> dict:
+    """`device` None: the classical method, which runs no network."""
+    cuda = device is not None and device.type == "cuda"
     for _ in range(warmup):
         fn()
     times, peaks, gpu_peaks = [], [], []
     for _ in range(repeats):
         _release_free_memory()
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         with PeakRSS() as rss:
             start = time.perf_counter()
             fn()
-            if device.type == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         peaks.append(rss.delta_mb)
-        if device.type == "cuda":
+        if cuda:
             gpu_peaks.append(torch.cuda.max_memory_allocated() / 2**20)
     row = {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000, "repeats": repeats}
     if peaks[0] is not None:

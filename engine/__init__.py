@@ -7,6 +7,8 @@ The one entry point most callers need::
 """
 import os
 
+__version__ = "0.1.0"  # the package's version (pyproject.toml reads it from here)
+
 # OpenMP threads that spin while they wait make torch many times slower whenever something else shares
 # the cores (a training run beside the editor, the UI thread itself); sleeping costs microseconds per op.
 # Only effective before torch is first imported, which is why it sits here.

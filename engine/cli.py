@@ -13,8 +13,10 @@ import traceback
 import warnings
 from pathlib import Path
 
+from engine import __version__
 from engine.errors import CancelledError, HarmonizerError
 
+DISTRIBUTION = "photo-harmonizer"  # what pip installs (pyproject's name); the command is `harmonizer`
 DELEGATED = {"train": "trainer.cli", "gui": "harmonizer_gui.app"}
 EPILOG = "Run `harmonizer COMMAND --help` for a command's options."
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="show tracebacks for errors")
     parser = argparse.ArgumentParser(prog="harmonizer", parents=[verbose], epilog=EPILOG,
                                      description="Image harmonization with a RAIN generator.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} ({DISTRIBUTION})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("harmonize", parents=[verbose], help="harmonize one composite")
@@ -256,7 +259,7 @@ def _delegate(command: str, rest: list[str]) -> int:
             what = "training" if command == "train" else "the editor"
             raise HarmonizerError(f"{what} is not available in this installation ({module_name} is missing)") from None
         if exc.name and exc.name.startswith("PySide6"):
-            raise HarmonizerError("the editor needs PySide6: pip install 'harmonizer[gui]'") from None
+            raise HarmonizerError(f"the editor needs PySide6: pip install '{DISTRIBUTION}[gui]'") from None
         raise
     result = module.main(rest)
     return int(result or 0)

@@ -1,13 +1,19 @@
 """Choosing where the network runs."""
 from __future__ import annotations
 
-import torch
+import sys
+from typing import TYPE_CHECKING
 
 from engine.errors import HarmonizerError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """'auto' prefers CUDA, then Apple's MPS, then the CPU; an explicit choice must be available."""
+    import torch
+
     name = (name or "auto").lower()
     mps = getattr(torch.backends, "mps", None)
     has_mps = bool(mps and mps.is_available())
@@ -26,8 +32,20 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"GPU ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return "GPU (Apple MPS)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cuda_if_known() -> bool | None:
+    """Whether CUDA is usable, or None while torch is not loaded yet: a form that merely lists devices
+    should not cost torch's import (seconds); whoever runs the network checks again anyway."""
+    torch = sys.modules.get("torch")
+    try:
+        return None if torch is None else bool(torch.cuda.is_available())
+    except AttributeError:  # another thread (the editor's model loader) is importing it right now
+        return None

@@ -1,22 +1,26 @@
-"""The stateful API: load a model once, harmonize many composites at their full resolution."""
+"""The stateful API: load a model once, harmonize many composites at their full resolution.
+
+torch is imported only where a network is loaded or run, so the classical method and `blend` (which the
+editor's document uses) never pay for its import, which takes seconds.
+"""
 from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
-import torch
 
 from engine.classical import classical_region
 from engine.color_lift import LocalAffine
 from engine.compositing import blend_region, mask_box
-from engine.devices import describe_device, pick_device
 from engine.errors import CancelledError, HarmonizerError, MaskError
 from engine.model_file import ModelInfo, load_model
 from engine.registry import resolve_model
-from engine.transform_head import curve_lut
+
+if TYPE_CHECKING:
+    import torch
 
 METHODS = ("rain", "classical")
 # The network sees the foreground with this much context on each side (as a fraction of the
@@ -100,9 +104,11 @@ class Harmonizer:
         self.net = None
         self.info = None
         if method == "classical":
-            self.device = torch.device("cpu")
+            self.device = None  # no network: it runs on the CPU with numpy and OpenCV
             self.model_name = "classical"
             return
+        from engine.devices import pick_device
+
         self.device = pick_device(device)
         self.net, self.info = load_model(resolve_model(model), "cpu")
         if working_size is not None:
@@ -116,6 +122,8 @@ class Harmonizer:
     @classmethod
     def from_network(cls, net, config: dict | None = None, name: str = "in-memory", device: str = "auto"):
         """Wrap a network that is already in memory (a trainer's model being validated, a benchmark)."""
+        from engine.devices import pick_device
+
         self = cls.__new__(cls)
         self.method, self.notice = "rain", ""
         self.net = net.eval()
@@ -126,13 +134,19 @@ class Harmonizer:
 
     @property
     def device_name(self) -> str:
-        return "CPU" if self.method == "classical" else describe_device(self.device)
+        if self.method == "classical":
+            return "CPU"
+        from engine.devices import describe_device
+
+        return describe_device(self.device)
 
     @property
     def working_size(self) -> int:
         return self.info.working_size if self.info else 256
 
     def _to(self, device: torch.device) -> None:
+        import torch
+
         self.device = device
         self.net.to(device)
         if device.type == "cuda":
@@ -189,20 +203,24 @@ class Harmonizer:
         np.clip(region, 0, 255, out=region)
         return (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1), region
 
-    @torch.inference_mode()
     def predict(self, composite: np.ndarray, mask: np.ndarray, transform: bool = False):
         """The bare network at working size: uint8 composite + float mask -> uint8 output (same size), or
         with `transform` (transform-head models) its prediction: (curves 256 x 3, grid h x w x 12)."""
-        try:
-            return self._predict_on(self.device, composite, mask, transform)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            self.notice = "the GPU ran out of memory; harmonized on the CPU instead"
-            warnings.warn(self.notice)
-            self._to(torch.device("cpu"))
-            return self._predict_on(self.device, composite, mask, transform)
+        import torch
+
+        with torch.inference_mode():
+            try:
+                return self._predict_on(self.device, composite, mask, transform)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                self.notice = "the GPU ran out of memory; harmonized on the CPU instead"
+                warnings.warn(self.notice)
+                self._to(torch.device("cpu"))
+                return self._predict_on(self.device, composite, mask, transform)
 
     def _predict_on(self, device, composite, mask, transform: bool):
+        import torch
+
         comp_t = torch.from_numpy(composite).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
         mask_t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
         if device.type == "cuda":
@@ -213,6 +231,8 @@ class Harmonizer:
         with torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext():
             out = run(comp_t, mask_t)
         if transform:
+            from engine.transform_head import curve_lut
+
             curves, grid = out
             return curve_lut(curves[0].float().cpu()), np.ascontiguousarray(grid[0].float().permute(1, 2, 0).cpu().numpy())
         out = out.float().clamp(-1, 1).add(1).mul(127.5).round()

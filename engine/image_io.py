@@ -5,12 +5,14 @@ import io
 import logging
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from engine import color_profile
 from engine.atomic import atomic_write_bytes
 from engine.errors import ImageReadError, ImageWriteError, MaskError
 
@@ -29,8 +31,18 @@ if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
+def _high_depth(img: Image.Image) -> bool:
+    """Whether the file holds 16 bits per channel. Pillow decodes 16-bit RGB(A) to 8 bits, so this is read
+    from the undecoded tile's raw mode ("RGB;16B", "I;16N"...)."""
+    if img.format not in ("PNG", "TIFF"):
+        return False
+    raw = [t.args[0] if isinstance(t.args, tuple) else t.args for t in getattr(img, "tile", [])]
+    return any(isinstance(r, str) and ";16" in r for r in raw)
+
+
 def _open(path) -> Image.Image:
-    """Open, fully decode and orient an image; raises ImageReadError with the reason."""
+    """Open and fully decode an image (not yet oriented, see `read_picture`); raises ImageReadError
+    with the reason. `img.info["high_depth"]` says whether the file holds 16 bits per channel."""
     path = Path(path)
     name = str(path)
     if not path.exists():
@@ -45,11 +57,12 @@ def _open(path) -> Image.Image:
                     f"cannot read {name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, above the "
                     f"{MAX_PIXELS / 1e6:.0f} MP limit"
                 )
+            high = _high_depth(img)
             img.load()
-            oriented = ImageOps.exif_transpose(img)
-            # exif_transpose returns the same object when there is nothing to do; copy so the
-            # result outlives the closed file.
-            return oriented.copy() if oriented is img else oriented
+            # Copy so the result outlives the closed file.
+            out = img.copy()
+            out.info["high_depth"] = high
+            return out
     except ImageReadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -143,15 +156,70 @@ def to_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(rgb, dtype=np.uint8), alpha
 
 
-def read_image(path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read any common image as (RGB uint8 H x W x 3, alpha uint8 H x W or None), EXIF-oriented."""
-    img = _open(path)
+@dataclass
+class Picture:
+    """A picture as read: upright, in sRGB, with what exports need to carry over."""
+    rgb: np.ndarray  # uint8 H x W x 3
+    alpha: np.ndarray | None = None  # uint8 H x W, None when opaque
+    rgb16: np.ndarray | None = None  # uint16 H x W x 3 when the file held 16 bits per channel
+    exif: bytes | None = None  # for JPEG exports, orientation already reset to 1
+    notes: list[str] = field(default_factory=list)  # what was converted or ignored, for the user
+
+
+def _decode_16(path, img: Image.Image) -> np.ndarray | None:
+    """The file's 16-bit channels as uint16 H x W x C (RGB order), or None when OpenCV disagrees with
+    Pillow about the picture (then the 8-bit pixels stand). The size was checked from the header."""
     try:
-        return to_rgb(img)
+        data = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    except (cv2.error, OSError, ValueError):
+        return None
+    if data is None or data.dtype != np.uint16 or data.shape[:2] != (img.height, img.width):
+        return None
+    if data.ndim == 2:
+        return np.repeat(data[..., None], 3, axis=2)
+    return data[..., [2, 1, 0, 3][: data.shape[2]]] if data.shape[2] in (3, 4) else None
+
+
+def _to_8(arr16: np.ndarray) -> np.ndarray:
+    # Rounding (not Pillow's truncation) keeps the 8-bit working copy within half a level of the original.
+    return ((arr16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def read_picture(path) -> Picture:
+    """Read any common image upright and in sRGB, keeping 16-bit channels and EXIF for exports."""
+    img = _open(path)
+    name = Path(path).name
+    converted, note = color_profile.to_srgb(img, name)
+    notes = [note] if note else []
+    exif, orientation, note = color_profile.read_exif(img, name, converted=converted is not img)
+    notes += [note] if note else []
+    wide = _decode_16(path, img) if img.info.get("high_depth") else None
+    if converted is not img and wide is not None:
+        # LittleCMS through Pillow converts 8-bit pixels only: the converted 8-bit copy wins over
+        # unconverted 16-bit data, whose colours would be wrong.
+        wide = None
+        notes.append("colour-converted at 8 bits, so exports are 8-bit")
+    try:
+        rgb, alpha = to_rgb(converted)
     except _NonFinite as exc:
         raise ImageReadError(f"cannot read {path}: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"cannot read {path}: unsupported pixel format {img.mode} ({exc})") from None
+    rgb16 = None
+    if wide is not None:
+        rgb16 = np.ascontiguousarray(wide[..., :3])
+        rgb = _to_8(rgb16)
+        if wide.shape[2] == 4:
+            alpha = _to_8(wide[..., 3])
+            alpha = None if alpha.min() == 255 else alpha
+    return Picture(color_profile.orient(rgb, orientation), color_profile.orient(alpha, orientation),
+                   color_profile.orient(rgb16, orientation), exif, notes)
+
+
+def read_image(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read any common image as (RGB uint8 H x W x 3, alpha uint8 H x W or None), upright and in sRGB."""
+    picture = read_picture(path)
+    return picture.rgb, picture.alpha
 
 
 def mask_from_image(img: Image.Image) -> np.ndarray:
@@ -184,8 +252,11 @@ def mask_from_image(img: Image.Image) -> np.ndarray:
 
 def read_mask(path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a mask as float32 H x W in 0..1; `size=(w, h)` resizes it (with a warning) if it differs."""
+    img = _open(path)
     try:
-        mask = mask_from_image(_open(path))
+        # A mask holds levels, not colours: no colour conversion, only the orientation.
+        _, orientation, _ = color_profile.read_exif(img, Path(path).name, converted=False)
+        mask = color_profile.orient(mask_from_image(img), orientation)
     except _NonFinite as exc:
         raise MaskError(f"cannot use {path} as a mask: {exc}") from None
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
@@ -217,12 +288,27 @@ def _save_kwargs(fmt: str, quality: int) -> dict:
     return {"compress_level": 6}
 
 
+HIGH_DEPTH_FORMATS = {"PNG", "TIFF"}
+
+
+def _encode_16(fmt: str, rgb16: np.ndarray) -> bytes:
+    """16-bit RGB as PNG or TIFF bytes. Pillow cannot write 16 bits per colour channel, OpenCV can but
+    embeds no profile: an iCCP chunk is added to the PNG; the TIFF stays untagged, which readers take
+    as sRGB."""
+    ok, data = cv2.imencode(".png" if fmt == "PNG" else ".tif", np.ascontiguousarray(rgb16[..., ::-1]))
+    if not ok:
+        raise ValueError("OpenCV could not encode it")
+    return color_profile.png_with_srgb(data.tobytes()) if fmt == "PNG" else data.tobytes()
+
+
 def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None,
-                exclusive: bool = False) -> Path:
+                exclusive: bool = False, *, rgb16: np.ndarray | None = None, exif: bytes | None = None) -> Path:
     """Write RGB uint8 (optionally with alpha for PNG/TIFF/WebP) atomically; format from the extension.
+    Every file says it is sRGB (an embedded profile).
 
     `exclusive`: never replace an existing file (engine.atomic.NameTakenError instead), even one that
-    another process creates while this one encodes."""
+    another process creates while this one encodes. `rgb16`: the same picture at 16 bits (uint16), written
+    instead of `rgb` to PNG and TIFF without alpha. `exif`: a source's EXIF block, kept in JPEG files."""
     path = Path(path)
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -246,7 +332,20 @@ def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | No
         img.putalpha(Image.fromarray(alpha.astype(np.uint8), "L"))
     # Encode in memory, then write the bytes: a full disk then fails as a plain write with its real reason
     # ("No space left on device") instead of an encoder's "encoder error -2", and leaves no temp file.
+    if rgb16 is not None and fmt in HIGH_DEPTH_FORMATS and alpha is None:
+        rgb16 = np.asarray(rgb16)
+        if rgb16.shape != rgb.shape or rgb16.dtype != np.uint16:
+            raise ImageWriteError(f"cannot write {path}: 16-bit pixels are {rgb16.shape} {rgb16.dtype}, expected {rgb.shape} uint16")
+        try:
+            data = _encode_16(fmt, rgb16)
+        except (cv2.error, ValueError) as exc:
+            raise ImageWriteError(f"cannot write {path}: the 16-bit {fmt} encoder failed ({exc})") from None
+        atomic_write_bytes(path, data, exclusive=exclusive)
+        return path
     kwargs = _save_kwargs(fmt, int(quality))
+    kwargs["icc_profile"] = color_profile.srgb_icc()
+    if exif and fmt == "JPEG":
+        kwargs["exif"] = exif
     buf = io.BytesIO()
     try:
         try:

@@ -1,6 +1,9 @@
 """Model files: safetensors weights plus the architecture config and a model card as JSON metadata.
 
 safetensors never unpickles, so opening a model someone sent you cannot run code.
+
+Reading a file's config and card (`read_info`, what `harmonizer models` and the editor's model picker
+need) never imports torch; only saving and loading weights do, inside those functions.
 """
 from __future__ import annotations
 
@@ -8,15 +11,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError, ModelNotFoundError
-from engine.normalization import NORMS
-from engine.rainnet import HEADS, RainNet, count_parameters
+
+if TYPE_CHECKING:
+    from engine.rainnet import RainNet
 
 FORMAT = "harmonizer-rainnet-1"  # pixel-head models, readable by every version
 FORMAT_TRANSFORM = "harmonizer-rainnet-2"  # transform-head models: an older version says it cannot read them
@@ -54,6 +55,11 @@ class ModelInfo:
 
 def save_model(path, model: RainNet, config: dict, card: dict, half: bool = True) -> Path:
     """Write weights (fp16 by default: half the file, no measurable loss) with config and card."""
+    import torch
+    from safetensors.torch import save
+
+    from engine.rainnet import count_parameters
+
     config = {**{k: model.config[k] for k in ARCH_KEYS}, **config}
     card = {**card, "parameters": count_parameters(model)}
     dtype = torch.float16 if half else torch.float32
@@ -100,6 +106,9 @@ def read_info(path) -> ModelInfo:
 
 def _check_arch(config: dict) -> dict:
     """The architecture arguments, each of the right type and range; raises ValueError naming the key."""
+    from engine.normalization import NORMS
+    from engine.rainnet import HEADS
+
     arch = {k: config[k] for k in ARCH_KEYS if k in config}
     for key, low, high in (("ngf", 1, MAX_NGF), ("depth", 2, MAX_DEPTH)):
         value = arch.get(key)
@@ -122,6 +131,10 @@ def _check_arch(config: dict) -> dict:
 def _check_shapes(arch: dict, header: dict) -> None:
     """Compare the network the config describes with the file's tensors without allocating either:
     the network is built on the meta device, the tensors are read from the header."""
+    import torch
+
+    from engine.rainnet import RainNet
+
     with torch.device("meta"):
         expected = {k: list(v.shape) for k, v in RainNet(**arch).state_dict().items()}
     stored = {k: v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
@@ -136,6 +149,11 @@ def _check_shapes(arch: dict, header: dict) -> None:
 
 
 def load_model(path, device="cpu") -> tuple[RainNet, ModelInfo]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from engine.rainnet import RainNet
+
     info = read_info(path)
     try:
         arch = _check_arch(info.config)

@@ -1,4 +1,5 @@
-"""Where models live: bundled ones in resources/models, the user's own in the platformdirs data folder."""
+"""Where models live: bundled ones installed with the package (resources/models in the repository), the
+user's own in the platformdirs data folder."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from engine.atomic import atomic_path
+from engine.bundled import bundled_dir
 from engine.errors import HarmonizerError, ModelNotFoundError
 from engine.model_file import ModelInfo, read_info
 
@@ -18,7 +20,7 @@ _NAME_RE = re.compile(r"^[\w][\w .\-]{0,63}$")
 
 
 def bundled_models_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "models"
+    return bundled_dir("models")
 
 
 def user_data_root() -> Path:

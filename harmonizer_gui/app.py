@@ -11,12 +11,12 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.atomic import atomic_path
+from engine.bundled import bundled_dir
 from engine.errors import HarmonizerError, ImageWriteError
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = ROOT / "resources" / "samples"
+SAMPLE_DIR = bundled_dir("samples")
 STYLE = Path(__file__).with_name("dark.qss")
-ICONS = ROOT / "resources" / "icons"
+ICONS = bundled_dir("icons")
 SCREENSHOT_SIZE = (1440, 900)
 HARMONIZE_TIMEOUT_MS = 180_000
 

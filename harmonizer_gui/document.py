@@ -91,6 +91,13 @@ class Document(MaskEditing):
         self.model = "default"
         self.bg_name = ""
         self.fg_name = ""
+        # What exports carry over from the background's file: its 16-bit pixels (uint16, None for 8-bit
+        # sources) and its EXIF. Both belong to one background and go when it is replaced.
+        self.background16: np.ndarray | None = None
+        self.bg_exif: bytes | None = None
+        # Another program's .ora layers (below, above the foreground), kept to be saved back unchanged; the
+        # background is their render, so replacing it drops them.
+        self.kept_layers: tuple[list, list] | None = None
         self.path = None  # the .ora file it was opened from / saved to
         self.export_path = None  # where File ▸ Export last wrote this picture (Ctrl+E writes there again)
         self.modified = False
@@ -325,7 +332,7 @@ class Document(MaskEditing):
         shared; the mask and the result, which brush strokes do modify, are copied."""
         copy = Document()
         for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result_visible", "result_stale",
-                    "strength", "model", "bg_name", "fg_name", "path", "revision"):
+                    "strength", "model", "bg_name", "fg_name", "path", "revision", "background16", "bg_exif", "kept_layers"):
             setattr(copy, key, getattr(self, key))
         copy.mask = None if self.mask is None else self.mask.copy()
         copy.result = None if self.result is None else self.result.copy()
@@ -333,7 +340,8 @@ class Document(MaskEditing):
 
     # -- layers --------------------------------------------------------------------------------------
     def load(self, background, foreground=None, fg_alpha=None, mask=None, transform=None, *, bg_name="",
-             fg_name="", opacity=1.0, result=None, strength=1.0, model=None, path=None) -> None:
+             fg_name="", opacity=1.0, result=None, strength=1.0, model=None, path=None, background16=None,
+             bg_exif=None, kept_layers=None) -> None:
         """Replace everything (opening a file): not undoable, the history starts afresh."""
         self._check_rgb(background, "background")
         if foreground is not None:
@@ -351,6 +359,8 @@ class Document(MaskEditing):
         fields = dict(background=background, foreground=foreground, fg_alpha=fg_alpha,
                       mask=np.ascontiguousarray(mask, np.float32), opacity=float(opacity), result=result,
                       bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True, result_stale=False,
+                      background16=_matching16(background16, background), bg_exif=bg_exif,
+                      kept_layers=kept_layers,
                       transform=transform or Transform())
         if model is not None:
             fields["model"] = model
@@ -366,12 +376,13 @@ class Document(MaskEditing):
         if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
             raise HarmonizerError(f"the {what} must be an RGB image")
 
-    def set_background(self, rgb: np.ndarray, name: str = "") -> None:
+    def set_background(self, rgb: np.ndarray, name: str = "", background16=None, exif=None) -> None:
         self._check_rgb(rgb, "background")
         if self.background is None:
-            self.load(rgb, bg_name=name, model=self.model)
+            self.load(rgb, bg_name=name, model=self.model, background16=background16, bg_exif=exif)
             return
-        values = {"background": rgb, "bg_name": name}
+        values = {"background": rgb, "bg_name": name, "background16": _matching16(background16, rgb), "bg_exif": exif,
+                  "kept_layers": None}
         if self.foreground is None and self.mask.shape != rgb.shape[:2]:
             values["mask"] = np.zeros(rgb.shape[:2], np.float32)
         self.change("Replace background", **values)
@@ -453,3 +464,9 @@ class Document(MaskEditing):
             self.events.model(name)
             if by_user:
                 self._mark_modified()
+
+
+def _matching16(rgb16, rgb):
+    """16-bit pixels only when they are the same picture as the 8-bit background."""
+    ok = isinstance(rgb16, np.ndarray) and rgb16.dtype == np.uint16 and rgb16.shape == rgb.shape
+    return rgb16 if ok else None

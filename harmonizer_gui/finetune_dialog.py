@@ -348,12 +348,14 @@ class FinetuneDialog(QDialog):
         outer.addLayout(buttons)  # outside the scroll area: Start and Close are always in reach
 
     def _fill_devices(self) -> None:
-        import torch
+        from engine.devices import cuda_if_known
 
         self.device_combo.addItem("Automatic", "auto")
         self.device_combo.addItem("CPU", "cpu")
         self.device_combo.addItem("CUDA GPU", "cuda")
-        if not torch.cuda.is_available():
+        # Drawing the form does not import torch (seconds). Until something has (normally the editor's
+        # model, loaded at start), CUDA stays selectable; a run without it then fails in one clear line.
+        if cuda_if_known() is False:
             item = self.device_combo.model().item(2)
             item.setEnabled(False)
             item.setToolTip("No CUDA GPU is available on this machine")

@@ -55,6 +55,7 @@ class HarmonizeController(QObject):
         self._job: int | None = None
         self._harmonize_after_load = False
         self._started = 0.0
+        self._shut_down = False
         self.worker = HarmonizeWorker()
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
@@ -63,12 +64,18 @@ class HarmonizeController(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.notice.connect(lambda text: self.message.emit(text, False))
-        self.worker.start()
+        # Started from the event loop, once the window is up: the first model load imports torch
+        # (seconds of interpreter time), which would otherwise hold up building and showing the window.
+        QTimer.singleShot(0, self, self._start_worker)
         self._live_timer = QTimer(self, singleShot=True, interval=LIVE_DELAY_MS)
         self._live_timer.timeout.connect(self._live_run)
         doc.events.changed.connect(self._on_doc_changed)
         doc.events.result.connect(self._on_result)
         self._told_stale = False
+
+    def _start_worker(self) -> None:
+        if not self._shut_down and not self.worker.isRunning():
+            self.worker.start()
 
     # -- models ----------------------------------------------------------------------------------------
     def select_model(self, value: str, by_user: bool = True) -> None:
@@ -112,6 +119,11 @@ class HarmonizeController(QObject):
     @property
     def running(self) -> bool:
         return self._job is not None
+
+    @property
+    def loading(self) -> bool:
+        """A network is being loaded (switching to the classical method is instant)."""
+        return self._pending_model is not None and self._pending_model[1] != CLASSICAL
 
     def harmonize(self) -> bool:
         """Start harmonizing the current composite; False (with a message) when it cannot start."""
@@ -218,6 +230,7 @@ class HarmonizeController(QObject):
         self.finished.emit(False)
 
     def shutdown(self) -> None:
+        self._shut_down = True
         self._live_timer.stop()
         self.worker.stop()
 

@@ -2,8 +2,9 @@
 
 Qt-free so the batch path and tests can read projects without a display. An .ora file is a zip: `mimetype`
 first and stored (so `file` and desktop tools recognise it by its first bytes), `stack.xml` listing the
-layers top first, one PNG per layer under `data/`, plus `mergedimage.png` and a thumbnail for viewers.
-Our own state rides along as extra entries (see the *_ENTRY names) that other programs ignore.
+layers top first (groups are nested <stack> elements), one PNG per layer under `data/`, plus
+`mergedimage.png` and a thumbnail for viewers. Our own state rides along as extra entries (see the
+*_ENTRY names) that other programs ignore. Groups, blend modes and their rendering live in ora_stack.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from PIL import Image
 from engine.atomic import atomic_path
 from engine.errors import ImageReadError, ImageWriteError, MaskError
 from engine.image_io import MAX_PIXELS
+from harmonizer_gui.ora_stack import SRC_OVER, OraGroup, OraLayer, leaves, render, top_first_leaves
 
 MIMETYPE = "image/openraster"
 STACK_ENTRY = "stack.xml"
@@ -49,51 +51,25 @@ MAX_LAYERS = 1000
 MAX_OFFSET = 1 << 30
 _RESERVED = ("mimetype", STACK_ENTRY, MERGED_ENTRY)
 _RESERVED_PREFIXES = ("data/", "Thumbnails/")
-_BAND_ROWS = 256  # flattening works in row bands so a large canvas needs no full float32 copy
-
-
-@dataclass
-class OraLayer:
-    name: str
-    rgba: np.ndarray  # uint8 H x W x 4, straight (not premultiplied) alpha
-    x: int = 0
-    y: int = 0
-    opacity: float = 1.0
-    visible: bool = True
+MAX_OP_CHARS = 64
 
 
 @dataclass
 class OraProject:
     size: tuple[int, int]  # (w, h) of the canvas
-    layers: list[OraLayer]  # bottom first
+    stack: list  # top-level layers and groups, bottom first
     extras: dict[str, bytes] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # layers not rendered (SVG, text), by name
+
+    @property
+    def layers(self) -> list[OraLayer]:
+        """Every pixel layer, bottom first, with its groups' visibility and opacity folded in."""
+        return list(leaves(self.stack))
 
 
-# -- compositing -------------------------------------------------------------------------------------------
-def flatten(layers, size) -> np.ndarray:
-    """Visible layers (bottom first) composited source-over onto a transparent canvas: uint8 H x W x 4."""
-    w, h = size
-    out = np.zeros((h, w, 4), np.uint8)
-    used = [la for la in layers if la.visible and la.opacity > 0]
-    for top in range(0, h, _BAND_ROWS):
-        bottom = min(h, top + _BAND_ROWS)
-        color = np.zeros((bottom - top, w, 3), np.float32)  # premultiplied
-        alpha = np.zeros((bottom - top, w, 1), np.float32)
-        for layer in used:
-            lh, lw = layer.rgba.shape[:2]
-            y0, y1 = max(top, layer.y), min(bottom, layer.y + lh)
-            x0, x1 = max(0, layer.x), min(w, layer.x + lw)
-            if y0 >= y1 or x0 >= x1:
-                continue
-            src = layer.rgba[y0 - layer.y: y1 - layer.y, x0 - layer.x: x1 - layer.x].astype(np.float32) / 255.0
-            a = src[..., 3:] * float(min(1.0, layer.opacity))
-            keep = 1.0 - a
-            color[y0 - top: y1 - top, x0:x1] = src[..., :3] * a + color[y0 - top: y1 - top, x0:x1] * keep
-            alpha[y0 - top: y1 - top, x0:x1] = a + alpha[y0 - top: y1 - top, x0:x1] * keep
-        rgb = np.divide(color, alpha, out=np.zeros_like(color), where=alpha > 0)
-        out[top:bottom, :, :3] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        out[top:bottom, :, 3] = np.clip(alpha[..., 0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return out
+def flatten(nodes, size) -> np.ndarray:
+    """The stack (bottom first) rendered on a transparent canvas: uint8 H x W x 4 (see ora_stack)."""
+    return render(nodes, size)
 
 
 # -- writing -----------------------------------------------------------------------------------------------
@@ -109,20 +85,25 @@ def _thumbnail(merged: np.ndarray) -> np.ndarray:
     return np.asarray(img)
 
 
-def _stack_xml(layers, srcs, size) -> bytes:
+def _stack_xml(nodes, srcs, size) -> bytes:
     image = ET.Element("image", {"version": "0.0.3", "w": str(size[0]), "h": str(size[1])})
-    stack = ET.SubElement(image, "stack")
-    for layer, src in reversed(list(zip(layers, srcs))):  # stack.xml lists the top layer first
-        ET.SubElement(stack, "layer", {
-            "name": layer.name, "src": src, "x": str(int(layer.x)), "y": str(int(layer.y)),
-            "opacity": repr(float(layer.opacity)), "visibility": "visible" if layer.visible else "hidden",
-            "composite-op": "svg:src-over",
-        })
+    _write_stack(ET.SubElement(image, "stack"), nodes, iter(srcs))
     return b"<?xml version='1.0' encoding='UTF-8'?>\n" + ET.tostring(image, encoding="utf-8")
 
 
+def _write_stack(parent, nodes, srcs) -> None:
+    common = {}
+    for node in reversed(nodes):  # stack.xml lists the top element first
+        common = {"name": node.name, "opacity": repr(float(node.opacity)),
+                  "visibility": "visible" if node.visible else "hidden", "composite-op": node.composite_op}
+        if isinstance(node, OraGroup):
+            _write_stack(ET.SubElement(parent, "stack", {**common, "isolation": node.isolation}), node.children, srcs)
+        else:
+            ET.SubElement(parent, "layer", {**common, "src": next(srcs), "x": str(int(node.x)), "y": str(int(node.y))})
+
+
 def _check_layers(layers, extras) -> None:
-    for layer in layers:
+    for layer in leaves(layers):
         a = layer.rgba
         if not (isinstance(a, np.ndarray) and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 4):
             raise ValueError(f"layer {layer.name!r}: rgba must be a uint8 H x W x 4 array")
@@ -140,7 +121,9 @@ def save_ora(path, layers, extras, size, *, compress_level: int = 6) -> None:
     extras = dict(extras or {})
     _check_layers(layers, extras)
     size = (int(size[0]), int(size[1]))
-    srcs = [f"data/layer{i:03d}.png" for i in range(len(layers))]
+    # _write_stack hands sources out in stack.xml's order, top first; layer000 stays the bottom one.
+    pixels = [la.rgba for la in top_first_leaves(layers)]
+    srcs = [f"data/layer{len(pixels) - 1 - i:03d}.png" for i in range(len(pixels))]
     try:
         with atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
@@ -148,8 +131,8 @@ def save_ora(path, layers, extras, size, *, compress_level: int = 6) -> None:
                 zf.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE.encode("ascii"), zipfile.ZIP_STORED)
                 zf.writestr(STACK_ENTRY, _stack_xml(layers, srcs, size), zipfile.ZIP_DEFLATED)
                 # PNG data is already deflated; a second pass only costs time.
-                for layer, src in zip(layers, srcs):
-                    zf.writestr(src, _png_bytes(layer.rgba, compress_level), zipfile.ZIP_STORED)
+                for rgba, src in zip(pixels, srcs):
+                    zf.writestr(src, _png_bytes(rgba, compress_level), zipfile.ZIP_STORED)
                 merged = flatten(layers, size)
                 zf.writestr(MERGED_ENTRY, _png_bytes(merged, compress_level), zipfile.ZIP_STORED)
                 zf.writestr(THUMBNAIL_ENTRY, _png_bytes(_thumbnail(merged), 6), zipfile.ZIP_STORED)
@@ -321,21 +304,39 @@ def _number(archive: _Archive, element, key: str, default: float, bound: float) 
     return value
 
 
-def _walk(archive: _Archive, stack, dx=0, dy=0, opacity=1.0, visible=True, depth=0):
-    """(element, x, y, opacity, visible) for every layer, top first; nested stacks pass their offsets,
-    opacity and visibility down (their blending isolation is not reproduced). Offsets must be finite and
-    within MAX_OFFSET; opacity must be finite and is clamped to 0..1 as the OpenRaster spec says."""
+def _build(archive: _Archive, stack, found: list, skipped: list, dx=0, dy=0, depth=0) -> list:
+    """The stack's elements as OraLayer/OraGroup nodes, bottom first, pixels not yet decoded (each pixel
+    layer is appended to `found` with its src). Offsets must be finite and within MAX_OFFSET; opacity must
+    be finite and is clamped to 0..1 as the OpenRaster spec says; operators are kept as written (unknown
+    ones render as normal)."""
     if depth > MAX_NESTING:
         archive.fail(f"stack.xml nests groups more than {MAX_NESTING} deep")
+    nodes = []
     for child in stack:
+        if child.tag not in ("stack", "layer"):
+            continue
         x = dx + int(_number(archive, child, "x", 0, MAX_OFFSET))
         y = dy + int(_number(archive, child, "y", 0, MAX_OFFSET))
-        op = opacity * min(1.0, max(0.0, _number(archive, child, "opacity", 1.0, math.inf)))
-        vis = visible and child.get("visibility", "visible") != "hidden"
+        opacity = min(1.0, max(0.0, _number(archive, child, "opacity", 1.0, math.inf)))
+        visible = child.get("visibility", "visible") != "hidden"
+        op = (child.get("composite-op") or SRC_OVER)[:MAX_OP_CHARS]
+        name = child.get("name") or ""
         if child.tag == "stack":
-            yield from _walk(archive, child, x, y, op, vis, depth + 1)
-        elif child.tag == "layer":
-            yield child, x, y, op, vis
+            children = _build(archive, child, found, skipped, x, y, depth + 1)
+            isolation = "auto" if child.get("isolation") == "auto" else "isolate"
+            nodes.append(OraGroup(name or "Group", children, opacity, visible, op, isolation))
+            continue
+        src = child.get("src", "")
+        if not src.lower().endswith(".png"):
+            skipped.append(name or src)  # other layer kinds (SVG, text) are not ours to render
+            continue
+        layer = OraLayer(name or Path(src).stem, None, x, y, opacity, visible, op)
+        found.append((layer, src))
+        if len(found) > MAX_LAYERS:
+            archive.fail(f"stack.xml lists more than {MAX_LAYERS} layers")
+        nodes.append(layer)
+    nodes.reverse()
+    return nodes
 
 
 def load_ora(path, extras=None) -> OraProject:
@@ -347,14 +348,9 @@ def load_ora(path, extras=None) -> OraProject:
     with _Archive(path) as archive:
         archive.check_type()
         size, stack = _parse_stack(archive)
-        found = []
-        for element, x, y, opacity, visible in _walk(archive, stack):
-            if not element.get("src", "").lower().endswith(".png"):
-                continue  # other layer kinds (SVG, text) are not ours to render
-            found.append((element, x, y, opacity, visible))
-            if len(found) > MAX_LAYERS:
-                archive.fail(f"stack.xml lists more than {MAX_LAYERS} layers")
-        used = {element.get("src") for element, *_ in found}
+        found, skipped = [], []
+        tree = _build(archive, stack, found, skipped)
+        used = {src for _, src in found}
         names = [
             name for name, info in archive.entries.items()
             if name not in _RESERVED and name not in used and not name.startswith(_RESERVED_PREFIXES)
@@ -362,17 +358,13 @@ def load_ora(path, extras=None) -> OraProject:
         ]
         # Images this project will decode (its layers, and extras that are PNGs) are sized up front.
         pngs = [n for n in names if n.lower().endswith(".png")]
-        pixels = archive.check_sizes([e.get("src") for e, *_ in found] + pngs, size)
-        layers = []
-        for element, x, y, opacity, visible in found:
-            src = element.get("src")
-            rgba = archive.image(src, "RGBA")
-            layers.append(OraLayer(element.get("name", Path(src).stem), rgba, x, y, opacity, visible))
-        layers.reverse()
+        pixels = archive.check_sizes([src for _, src in found] + pngs, size)
+        for layer, src in found:
+            layer.rgba = archive.image(src, "RGBA")
         # Extras are read as bytes: a PNG's are bounded by what its declared size could need (16-bit RGBA,
         # uncompressed), anything else by MAX_EXTRA_BYTES, so a small header cannot hide gigabytes.
         project_extras = {name: archive.read(name, MAX_EXTRA_BYTES + 8 * pixels.get(name, 0)) for name in names}
-    return OraProject(size, layers, project_extras)
+    return OraProject(size, tree, project_extras, skipped)
 
 
 def load_composite(path) -> tuple[np.ndarray, np.ndarray]:
@@ -394,6 +386,6 @@ def load_composite(path) -> tuple[np.ndarray, np.ndarray]:
     visible = [la for la in project.layers if la.visible and la.opacity > 0]
     if len(visible) < 2:
         raise MaskError(f"cannot harmonize {path}: it needs a background layer and a foreground layer above it")
-    rgb = flatten(visible, project.size)[..., :3]
+    rgb = flatten(project.stack, project.size)[..., :3]  # with its groups and blend modes
     mask = flatten(visible[1:], project.size)[..., 3].astype(np.float32) / 255.0
     return np.ascontiguousarray(rgb), mask

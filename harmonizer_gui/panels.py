@@ -14,11 +14,12 @@ from PySide6.QtWidgets import (
     QListWidgetItem, QProgressBar, QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
+from engine.bundled import bundled_dir
 from harmonizer_gui.canvas import BRUSH_MAX, BRUSH_MIN, Canvas
 from harmonizer_gui.document import Document
 from harmonizer_gui.harmonize_controller import HarmonizeController, model_choices
 
-ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
+ICONS = bundled_dir("icons")
 THUMB = 44
 STALE_COLOR = "#e0a030"  # the out-of-date badge: a warning, not an error
 SIZE_STEPS = 1000
@@ -188,7 +189,8 @@ class SidePanel(QWidget):
             self.progress.setValue(0)
             self.progress.setFormat("Ready")
         stale = self.doc.result is not None and self.doc.result_stale
-        label = "Harmonizing…" if running else "Harmonize again" if stale else "Harmonize"
+        label = ("Harmonizing…" if running else "Loading model…" if self.controller.loading
+                 else "Harmonize again" if stale else "Harmonize")
         self.harmonize_button.setText("  " + label)
 
     def _on_progress(self, fraction: float, stage: str) -> None:

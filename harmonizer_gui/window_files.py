@@ -47,7 +47,7 @@ class FileCommands:
         return answer == QMessageBox.Discard
 
     def _read_image(self, path):
-        """(rgb, alpha) of an image file, or None with the reason shown."""
+        """An image file as an engine.image_io.Picture, or None with the reason shown."""
         try:
             return document_io.open_image(path)
         except HarmonizerError as exc:
@@ -62,10 +62,11 @@ class FileCommands:
         image = self._read_image(path) if path else None
         if image is None or not self.confirm_discard():
             return False
-        if not self.attempt(self.doc.load, image[0], bg_name=Path(path).name, model=self.doc.model):
+        if not self.attempt(self.doc.load, image.rgb, bg_name=Path(path).name, model=self.doc.model,
+                            background16=image.rgb16, bg_exif=image.exif):
             return False
         self._remember(path)
-        self.show_message(f"Opened {Path(path).name} as the background.")
+        self.show_message(f"Opened {Path(path).name} as the background{_noted(image)}.")
         return True
 
     def replace_background(self, path=None) -> bool:
@@ -74,10 +75,11 @@ class FileCommands:
             return self.open_background(path)
         path = path or self._ask_open("Replace background", IMAGE_FILTER)
         image = self._read_image(path) if path else None
-        if image is None or not self.attempt(self.doc.set_background, image[0], Path(path).name):
+        if image is None or not self.attempt(self.doc.set_background, image.rgb, Path(path).name, image.rgb16,
+                                             image.exif):
             return False
         self._remember(path)
-        self.show_message(f"{Path(path).name} is the new background; Ctrl+Z brings the old one back.")
+        self.show_message(f"{Path(path).name} is the new background{_noted(image)}; Ctrl+Z brings the old one back.")
         return True
 
     def open_foreground(self, path=None) -> bool:
@@ -85,22 +87,23 @@ class FileCommands:
             return self.open_background(path)
         path = path or self._ask_open("Open foreground", IMAGE_FILTER)
         image = self._read_image(path) if path else None
-        if image is None or not self.attempt(self.doc.set_foreground, *image, Path(path).name):
+        if image is None or not self.attempt(self.doc.set_foreground, image.rgb, image.alpha, Path(path).name):
             return False
         self._remember(path)
-        hint = "" if image[1] is not None else " It has no transparency: paint the mask (B) or erase (E)."
-        self.show_message(f"Placed {Path(path).name} as the foreground.{hint}")
+        hint = "" if image.alpha is not None else " It has no transparency: paint the mask (B) or erase (E)."
+        self.show_message(f"Placed {Path(path).name} as the foreground{_noted(image)}.{hint}")
         return True
 
     def open_project(self, path=None) -> bool:
         path = path or self._ask_open("Open project", PROJECT_FILTER)
         if not path or not self.confirm_discard():
             return False
-        if not self.attempt(document_io.load_project, self.doc, path):
+        message = self.attempt(document_io.load_project, self.doc, path)
+        if not message:
             return False
         self._remember(path)
         self.controller.select_model(self.doc.model)
-        self.show_message(f"Opened {Path(path).name}.")
+        self.show_message(message)  # what was merged or recovered, for files from other programs
         return True
 
     def open_path(self, path) -> bool:
@@ -276,6 +279,12 @@ class FileCommands:
         for path in paths:
             if not self.open_path(path):
                 break
+
+
+def _noted(picture) -> str:
+    """What reading changed or ignored ("converted from Adobe RGB (1998) to sRGB"), for the status line."""
+    depth = ", 16 bits per channel kept for PNG and TIFF exports" if picture.rgb16 is not None else ""
+    return "".join(f" ({note})" for note in picture.notes) + depth
 
 
 def _openable(paths) -> list[str]:

@@ -403,7 +403,7 @@ def test_gui_without_pyside6_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "harmonizer_gui.app", raising=False)
     monkeypatch.setattr(importlib, "import_module", no_pyside)
     code, _, err = run(capsys, "gui")
-    assert code == 1 and error_lines(err) == ["error: the editor needs PySide6: pip install 'harmonizer[gui]'"]
+    assert code == 1 and error_lines(err) == ["error: the editor needs PySide6: pip install 'photo-harmonizer[gui]'"]
 
 
 def test_models_shows_the_cards_validation_fmse(tmp_path, capsys, isolated_models):

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
 from engine import registry  # noqa: E402
+from engine.devices import cuda_if_known  # noqa: E402
 from harmonizer_gui import dialog_actions  # noqa: E402
 from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
 from harmonizer_gui.finetune_dialog import (  # noqa: E402
@@ -92,6 +93,17 @@ def make_dialog(qtbot, command, folder, name="mine"):
     return dlg
 
 
+@pytest.mark.parametrize("known", [False, True, None])
+def test_the_cuda_choice_follows_what_torch_knows(env, qtbot, monkeypatch, known):
+    """Drawing the form must not import torch: without it (None) CUDA stays selectable."""
+    monkeypatch.setattr("engine.devices.cuda_if_known", lambda: known)
+    tmp_path, photos, command = env
+    dlg = make_dialog(qtbot, command, photos)
+    cuda = dlg.device_combo.model().item(2)
+    assert cuda.isEnabled() == (known is not False)
+    assert ("not available" in cuda.text()) == (known is False)
+
+
 def test_counts_and_settings(env, qtbot):
     tmp_path, photos, command = env
     assert count_photos([photos]) == (3, 1)
@@ -100,9 +112,7 @@ def test_counts_and_settings(env, qtbot):
     assert dlg.base_combo.currentData() == ""  # nothing installed: from scratch, and the dialog says so
     assert "from scratch" in dlg.base_note.text()
     cuda = dlg.device_combo.model().item(2)
-    import torch
-
-    assert cuda.isEnabled() == torch.cuda.is_available()
+    assert cuda.isEnabled() == (cuda_if_known() is not False)
     dlg.minutes_radio.setChecked(True)
     dlg.minutes_spin.setValue(7)
     dlg.extra_edit.setText("--ngf 8 --size 32")

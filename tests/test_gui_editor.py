@@ -205,6 +205,24 @@ def test_ora_round_trip_through_the_window(qtbot, composed, tmp_path):
     assert composed.panel.layers.count() == 3 and np.array_equal(composed.doc.result, doc.result)
 
 
+def test_status_line_says_what_opening_converted_or_merged(window, images, tmp_path):
+    from icc_profiles import rgb_profile
+
+    from harmonizer_gui import ora
+
+    rgb = np.asarray(Image.open(images / "bg.png"))
+    Image.fromarray(rgb).save(tmp_path / "adobe.jpg", icc_profile=rgb_profile("Adobe RGB (1998)"), quality=95)
+    assert window.open_background(str(tmp_path / "adobe.jpg"))
+    assert "converted from Adobe RGB (1998) to sRGB" in window.statusBar().currentMessage()
+    layers = [ora.OraLayer("paper", np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),
+              ora.OraLayer("ink", np.full((20, 20, 4), 90, np.uint8), composite_op="svg:multiply"),
+              ora.OraLayer("object", np.full((10, 10, 4), 200, np.uint8), x=5, y=5)]
+    ora.save_ora(tmp_path / "other.ora", layers, {}, (200, 150))
+    assert window.open_project(str(tmp_path / "other.ora"))
+    message = window.statusBar().currentMessage()
+    assert "2 layers merged into the background, blend modes multiply" in message and "'object'" in message
+
+
 def test_export_writes_a_readable_full_resolution_file(composed, tmp_path):
     assert composed.export(str(tmp_path / "out.png"))
     rgb, _ = read_image(tmp_path / "out.png")

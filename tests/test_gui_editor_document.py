@@ -194,3 +194,40 @@ def test_exports_and_mask_png(doc, tmp_path):
         document_io.export_image(doc, tmp_path / "out.xyz")
     mask = read_mask(document_io.save_mask(doc, tmp_path / "m.png"))
     assert np.abs(mask - doc.composite_mask()).max() <= 1 / 255
+
+
+def test_sixteen_bit_background_exports_at_16_bits_and_jpeg_keeps_its_exif(tmp_path):
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    bg16 = rng.integers(0, 65536, (120, 160, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), bg16[..., ::-1])
+    d = Document()
+    assert document_io.add_image(d, tmp_path / "deep.png") == "background"
+    rgb, alpha = cutout()
+    d.set_foreground(rgb, alpha, "fg.png")
+    out = cv2.imread(str(document_io.export_image(d, tmp_path / "out.png")), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert out.dtype == np.uint16
+    untouched = d.composite_mask() == 0
+    assert np.array_equal(out[untouched], bg16[untouched])  # bit-exact where the background shows
+    covered = d.composite_mask() == 1
+    assert np.abs(out[covered] / 257.0 - d.flattened()[covered]).max() <= 0.5 + 1e-6
+    tif = cv2.imread(str(document_io.export_image(d, tmp_path / "out.tif")), cv2.IMREAD_UNCHANGED)
+    assert tif.dtype == np.uint16
+    # An 8-bit background exports 8 bits; a camera JPEG's EXIF travels to JPEG exports, upright.
+    img = Image.fromarray(background())
+    exif = img.getexif()
+    exif[0x0112], exif[0x0110] = 3, "Harmonizer Mk II"
+    img.save(tmp_path / "cam.jpg", exif=exif, quality=95)
+    d = Document()
+    document_io.add_image(d, tmp_path / "cam.jpg")
+    assert d.background16 is None and d.bg_exif is not None
+    with Image.open(document_io.export_image(d, tmp_path / "out.jpg")) as got:
+        assert got.getexif()[0x0110] == "Harmonizer Mk II" and got.getexif()[0x0112] == 1
+    with Image.open(document_io.export_image(d, tmp_path / "out8.png")) as got:
+        assert got.mode == "RGB" and got.info.get("icc_profile")
+    d.set_background(background(), "plain.png")  # a new background brings its own metadata (none)
+    assert d.bg_exif is None
+    d.undo()
+    assert d.bg_exif is not None

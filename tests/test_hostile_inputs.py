@@ -144,6 +144,14 @@ def build_corpus(folder: Path) -> None:
     _model(folder / "bad_norm.safetensors", norm="nonsense")
     _model(folder / "ngf_text.safetensors", ngf="32")
     (folder / "a_file").write_bytes(b"not a folder")
+    # Metadata that must never cost the picture: a profile whose tag table points past its end, and an
+    # EXIF block whose directory claims entries it does not hold.
+    profile = b"\0\0\x01\0" + b"\0" * 32 + b"acsp" + b"\0" * 88 + b"\xff\xff\xff\xff" + b"\0" * 120
+    Image.fromarray(rgb).save(folder / "icc_garbage.png", icc_profile=profile)
+    Image.fromarray(rgb).save(folder / "exif_garbage.jpg", exif=b"Exif\0\0MM\0*\0\0\0\x08\xff\xff" + b"\x07" * 64)
+    op = "svg:" + "x" * 100_000
+    _ora(folder / "long_op.ora", _stack(f'<stack isolation="{op}"><layer name="a" src="data/bg.png" composite-op="{op}"/>'
+                                        f'</stack>' + BG))
 
 
 # -- the capped run ----------------------------------------------------------------------------------------
@@ -152,7 +160,7 @@ def _cases(folder: Path) -> dict:
     from engine.batch import BatchOptions, run_batch
     from engine.cli import main
     from engine.harmonizer import Harmonizer
-    from engine.image_io import read_image, read_mask, write_image
+    from engine.image_io import read_image, read_mask, read_picture, write_image
     from engine.model_file import load_model
     from harmonizer_gui import document_io, ora
     from harmonizer_gui.document import Document
@@ -230,6 +238,9 @@ def _cases(folder: Path) -> dict:
         "out_parent_is_file": lambda: cli("harmonize", folder / "missing.png", "-o", folder / "a_file" / "x.png",
                                           "--method", "classical"),
         "batch_out_is_file": lambda: run_batch([], folder / "a_file", BatchOptions(), classical),
+        "icc_garbage": lambda: read_picture(folder / "icc_garbage.png").notes,
+        "exif_garbage": lambda: read_picture(folder / "exif_garbage.jpg").rgb.shape,
+        "long_op": lambda: project("long_op.ora"),
         "tiff_full_disk": lambda: full_disk(lambda p: write_image(p, noise), folder / "disk" / "big.tif"),
         "checkpoint_full_disk": lambda: full_disk(checkpoint, folder / "disk" / "last.pt"),
     }
@@ -310,6 +321,9 @@ EXPECTED = {
     "out_parent_is_file": ("RuntimeError",
                            r"^rc 1: error: cannot write .*a_file/x\.png: .*a_file is a file, not a folder$"),
     "batch_out_is_file": ("ImageWriteError", r"a_file is a file, not a folder"),
+    "icc_garbage": None,
+    "exif_garbage": None,
+    "long_op": None,
     "tiff_full_disk": ("ImageWriteError", r"^cannot write .*big\.tif: File too large$"),
     "checkpoint_full_disk": ("ImageWriteError", r"^cannot write .*last\.pt: File too large$"),
 }

@@ -223,3 +223,146 @@ def test_written_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+# -- colour management, EXIF and 16 bits (issue 9, item 11) ----------------------------------------------
+def _tagged(path, rgb, profile, **kwargs):
+    Image.fromarray(rgb).save(path, icc_profile=profile, **kwargs)
+    return path
+
+
+def test_embedded_profile_is_converted_to_srgb(tmp_path):
+    from icc_profiles import SRGB, rgb_profile
+
+    # A profile whose "red" is sRGB's green: only a real conversion turns the red pixels green.
+    swapped = rgb_profile("Swapped primaries", (SRGB[1], SRGB[0], SRGB[2]), 2.2)
+    red = np.zeros((6, 8, 3), np.uint8)
+    red[..., 0] = 255
+    for ext in ("png", "jpg", "tif", "webp"):
+        picture = image_io.read_picture(_tagged(tmp_path / f"s.{ext}", red, swapped))
+        assert np.abs(picture.rgb[2, 3].astype(int) - (0, 255, 0)).max() <= 3, ext
+        assert picture.notes == ["converted from Swapped primaries to sRGB"]
+
+
+def test_adobe_rgb_and_display_p3_become_more_saturated_srgb(tmp_path):
+    from icc_profiles import ADOBE_RGB, DISPLAY_P3, rgb_profile
+
+    green = np.full((4, 4, 3), (60, 180, 60), np.uint8)
+    for name, colorants in (("Adobe RGB (1998)", ADOBE_RGB), ("Display P3", DISPLAY_P3)):
+        rgb, _ = read_image(_tagged(tmp_path / "w.png", green, rgb_profile(name, colorants)))
+        r, g, b = rgb[0, 0].astype(int)
+        # A wider gamut: the same numbers mean a purer green, so sRGB needs less red and blue for it.
+        assert r < 50 and b < 55 and 175 <= g <= 190, (name, rgb[0, 0])
+
+
+def test_srgb_tagged_and_untagged_pictures_are_untouched(tmp_path):
+    from engine.color_profile import srgb_icc
+
+    rgb = gradient()
+    for path in (tmp_path / "plain.png", _tagged(tmp_path / "srgb.png", rgb, srgb_icc())):
+        if not path.exists():
+            Image.fromarray(rgb).save(path)
+        picture = image_io.read_picture(path)
+        assert np.array_equal(picture.rgb, rgb) and picture.notes == []
+
+
+def test_damaged_or_oversized_profile_is_ignored_with_a_note(tmp_path, monkeypatch, caplog):
+    from icc_profiles import rgb_profile
+
+    rgb = gradient()
+    broken = rgb_profile("Broken")[:100] + b"\xff" * 40
+    picture = image_io.read_picture(_tagged(tmp_path / "b.png", rgb, broken))
+    assert np.array_equal(picture.rgb, rgb)
+    assert len(picture.notes) == 1 and "colour profile is damaged" in picture.notes[0]
+    monkeypatch.setattr("engine.color_profile.MAX_ICC_BYTES", 100)
+    picture = image_io.read_picture(_tagged(tmp_path / "big.png", rgb, rgb_profile("Big")))
+    assert np.array_equal(picture.rgb, rgb) and "above the 100 byte limit" in picture.notes[0]
+    assert "colours are used as they are" in caplog.text
+
+
+def test_exports_embed_srgb_and_jpeg_keeps_the_exif_upright(tmp_path):
+    from engine.color_profile import srgb_icc
+
+    img = Image.fromarray(gradient(24, 32))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Harmonizer Camera"
+    img.save(tmp_path / "cam.jpg", exif=exif, quality=95)
+    picture = image_io.read_picture(tmp_path / "cam.jpg")
+    assert picture.rgb.shape == (32, 24, 3)  # turned upright on reading
+    for ext in ("jpg", "png", "webp", "tif"):
+        out = write_image(tmp_path / f"out.{ext}", picture.rgb, exif=picture.exif)
+        with Image.open(out) as got:
+            assert got.info.get("icc_profile") == srgb_icc(), ext
+            if ext == "jpg":
+                kept = got.getexif()
+                assert kept[0x010F] == "Harmonizer Camera" and kept[0x0112] == 1
+                assert got.size == (24, 32)  # a viewer applying the orientation would not turn it again
+
+
+def test_exif_orientations_match_pillows(tmp_path):
+    from PIL import ImageOps
+
+    rgb = gradient(6, 10)
+    for orientation in range(1, 9):
+        img = Image.fromarray(rgb)
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        img.save(tmp_path / "o.png", exif=exif)
+        got, _ = read_image(tmp_path / "o.png")
+        with Image.open(tmp_path / "o.png") as src:
+            want = np.asarray(ImageOps.exif_transpose(src).convert("RGB"))
+        assert np.array_equal(got, want), orientation
+
+
+def test_damaged_exif_is_ignored(tmp_path, monkeypatch):
+    rgb = gradient()
+    Image.fromarray(rgb).save(tmp_path / "e.jpg", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff" + b"\x01" * 30,
+                              quality=95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's own "Corrupt EXIF data"
+        picture = image_io.read_picture(tmp_path / "e.jpg")
+        assert picture.rgb.shape == rgb.shape
+        # Whatever Pillow's parser raises on a crafted block costs the EXIF, never the picture.
+        monkeypatch.setattr(Image.Exif, "tobytes", lambda self, offset=8: (_ for _ in ()).throw(IndexError("crafted")))
+        picture = image_io.read_picture(tmp_path / "e.jpg")
+    assert picture.rgb.shape == rgb.shape and picture.exif is None
+    assert picture.notes == ["ignored its damaged EXIF (crafted)"]
+
+
+@pytest.mark.parametrize("ext", ["png", "tif"])
+def test_sixteen_bit_rgb_is_kept_and_written_back(tmp_path, ext):
+    import cv2
+
+    rng = np.random.default_rng(3)
+    rgb16 = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / f"in.{ext}"), rgb16[..., ::-1])
+    picture = image_io.read_picture(tmp_path / f"in.{ext}")
+    assert np.array_equal(picture.rgb16, rgb16)
+    assert np.abs(picture.rgb.astype(int) - rgb16 / 257.0).max() <= 0.5 + 1e-6  # rounded, not truncated
+    out = write_image(tmp_path / f"out.{ext}", picture.rgb, rgb16=picture.rgb16)
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and np.array_equal(back[..., ::-1], rgb16)
+    if ext == "png":
+        with Image.open(out) as img:
+            assert img.info.get("icc_profile")  # says sRGB like every other export
+    jpg = write_image(tmp_path / "out.jpg", picture.rgb, rgb16=picture.rgb16)  # JPEG has 8 bits: rgb16 unused
+    assert read_image(jpg)[0].shape == (20, 30, 3)
+
+
+def test_sixteen_bit_with_a_wide_profile_is_converted_at_8_bits(tmp_path):
+    import struct
+    import zlib
+
+    import cv2
+    from icc_profiles import rgb_profile
+
+    ok, data = cv2.imencode(".png", np.full((4, 4, 3), 30000, np.uint16))
+    body = b"wide\x00\x00" + zlib.compress(rgb_profile("Adobe RGB (1998)"))
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    raw = data.tobytes()
+    (tmp_path / "w.png").write_bytes(raw[:33] + chunk + raw[33:])
+    picture = image_io.read_picture(tmp_path / "w.png")
+    # Pillow's LittleCMS binding converts 8-bit pixels only: converted colours beat unconverted 16 bits.
+    assert picture.rgb16 is None
+    assert picture.notes == ["converted from Adobe RGB (1998) to sRGB", "colour-converted at 8 bits, so exports are 8-bit"]

@@ -50,3 +50,15 @@ def test_sample_composite():
     for name in ("background.jpg", "foreground.png"):
         assert (RESOURCES / "samples" / name).stat().st_size < 400_000
     assert "public domain" in (RESOURCES / "samples" / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_code_finds_these_files_through_the_installed_package():
+    """engine.bundled looks through `harmonizer_resources` (what a wheel installs), which in a checkout is
+    this very folder; tests/test_wheel.py checks the installed wheel."""
+    import harmonizer_resources
+
+    from engine.bundled import bundled_dir
+
+    assert Path(harmonizer_resources.__file__).parent.resolve() == RESOURCES.resolve()
+    for kind in ("models", "icons", "samples"):
+        assert bundled_dir(kind).resolve() == (RESOURCES / kind).resolve()
