@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.image_io import read_image  # noqa: E402
 from harmonizer_gui import document_io, settings  # noqa: E402
@@ -56,6 +57,10 @@ def window(qtbot, env):
     qtbot.waitUntil(lambda: w.controller.loaded_model == "classical", timeout=RUN_TIMEOUT_MS)
     yield w
     w.close()
+    # A QMimeData made in Python and handed to the clipboard (as a file manager's Copy is imitated) is
+    # deleted by Qt's own exit clean-up, after the interpreter is gone: the process would pass its tests
+    # and then die of a segmentation fault. Qt-made clipboard data (the editor's Ctrl+C) is unaffected.
+    QApplication.clipboard().clear()
 
 
 @pytest.fixture

@@ -193,6 +193,18 @@ def test_paste_a_copied_image_file(window, images):
     assert window.doc.fg_alpha is not None  # the file's transparency came along, as when opened
 
 
+def test_pasting_a_copied_file_leaves_a_process_that_exits_cleanly(tmp_path):
+    """The test above, alone in a fresh interpreter: its exit status, not only its verdict, must be clean."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path}",
+                           __file__, "-k", "test_paste_a_copied_image_file"],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
+
+
 def test_drop_image_data_from_a_browser(window, images):
     from PySide6.QtGui import QDragEnterEvent
 
