@@ -2,11 +2,13 @@
 so the same settings give byte-identical files.
 
 Items are `(image_path, mask_path)` pairs from `find_pairs`, or `(name, loader)` where `loader()` returns
-`(rgb uint8 H x W x 3, mask float32 H x W)`: the GUI uses that hook for .ora projects.
+`(rgb uint8 H x W x 3, mask float32 H x W)`: .ora projects come as those (`project_items`), for the CLI and
+the dialog alike.
 
-`workers > 1` runs items on a thread pool: decoding (Pillow), OpenCV and torch release the GIL, so
-threads overlap reading, writing and compute without copying the model into each process. Output
-names are planned before anything runs, so they never depend on which thread finishes first.
+Reading and writing run on I/O threads around the network (engine.pipeline), so decoding the next
+picture and encoding the last overlap the current one's compute; `workers > 1` also runs that many
+network steps at once, sharing one model. Output names are planned before anything runs, so they never
+depend on which thread finishes first.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import re
 import string
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -25,11 +27,14 @@ import numpy as np
 from engine.atomic import NameTakenError, atomic_write_bytes, check_writable_folder, sweep_stale_temps
 from engine.errors import CancelledError, HarmonizerError
 from engine.image_io import is_image_path, read_image, read_mask, resize_mask, write_image
+from engine.openraster import load_composite
+from engine.pipeline import run_stages
 
 FORMATS = ("png", "jpg", "webp", "tif")
 POLICIES = ("skip", "rename", "overwrite")
 MASK_SUFFIX = "_mask"
 MASK_EXTS = (".png", ".tif", ".tiff", ".webp", ".bmp", ".jpg", ".jpeg")
+PROJECT_EXT = ".ora"
 MIN_SIDE = 16
 MAX_NAME = 255  # bytes in a file name on common file systems
 
@@ -115,6 +120,28 @@ def find_pairs(input_dir, masks_dir=None) -> tuple[list[tuple[Path, Path]], list
         mask = next((c for c in candidates if c.is_file()), None)
         (pairs.append((path, mask)) if mask is not None else unmatched.append(path))
     return pairs, unmatched
+
+
+def project_items(paths) -> list[tuple[str, Callable]]:
+    """.ora projects as batch items (name, loader): each is read when its turn comes, flattened by
+    engine.openraster within its limits."""
+    return [(Path(p).stem, partial(load_composite, Path(p))) for p in paths]
+
+
+def find_items(inputs, masks_dir=None) -> tuple[list, list[Path]]:
+    """Batch items from folders of composites (see find_pairs) and .ora project files, in the order given;
+    returns (items, composites without a mask)."""
+    items, unmatched = [], []
+    for entry in map(Path, inputs):
+        if entry.suffix.lower() == PROJECT_EXT and not entry.is_dir():
+            if not entry.is_file():
+                raise HarmonizerError(f"project not found: {entry}")
+            items += project_items([entry])
+        else:
+            pairs, lost = find_pairs(entry, masks_dir)
+            items += pairs
+            unmatched += lost
+    return items, unmatched
 
 
 def output_path_for(name: str, out_dir, options: BatchOptions) -> Path:
@@ -244,6 +271,13 @@ def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str | N
     return rgb, mask, alpha, note
 
 
+def _failure(exc: Exception) -> tuple[str, str]:
+    """One bad file (or a bug on an odd input) must not end the batch: it is reported as failed."""
+    if isinstance(exc, HarmonizerError):
+        return "failed", str(exc)
+    return "failed", f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def _shrink(rgb, mask, alpha, max_side):
     h, w = rgb.shape[:2]
     if max_side is None or max(h, w) <= max_side:
@@ -288,9 +322,17 @@ def run_batch(
     alpha_ok = options.format in ("png", "tif", "webp")
     serial = int(options.workers) == 1
 
+    shown = [0.0]
+    told = threading.Lock()
+    # Each job's place in the run: the network works on one job while an earlier one is still being
+    # written, so the count of finished jobs lags behind what the bar should show.
+    place = {id(job): done[0] + k for k, job in enumerate(todo)}
+
     def tell(fraction: float, stage: str) -> None:
         if progress is not None:
-            progress(min(1.0, fraction), stage)
+            with told:  # reports come from several threads; the bar never goes back
+                shown[0] = max(shown[0], min(1.0, fraction))
+                progress(shown[0], stage)
 
     def write(job: _Job, out, alpha) -> str | None:
         """Publish the output; returns a skip reason. Under "skip" and "rename" the name is claimed
@@ -310,28 +352,39 @@ def run_batch(
                     job.target = _renamed(job.planned, taken)
                     taken.add(job.target)
 
-    def one(job: _Job) -> None:
+    def prepared(job: _Job):  # the read stage, on an I/O thread
+        rgb, mask, alpha, note = _load(job)
+        return (*_shrink(rgb, mask, alpha, options.max_side), note)
+
+    def compute(job: _Job, loaded):
         if cancelled():
             raise CancelledError("cancelled")
 
         def inner(fraction: float, stage: str) -> None:
             if serial:  # with parallel items, within-file fractions from several threads would jitter
-                tell((done[0] + 0.9 * fraction) / total, f"{job.label}: {stage}")
+                tell((place[id(job)] + 0.9 * fraction) / total, f"{job.label}: {stage}")
 
         try:
-            tell(done[0] / total, f"{job.label}: reading")
-            rgb, mask, alpha, note = _load(job)
-            rgb, mask, alpha = _shrink(rgb, mask, alpha, options.max_side)
+            tell(place[id(job)] / total, f"{job.label}: reading")
+            rgb, mask, alpha, note = loaded.result()
             out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled)
-            skipped = write(job, out, alpha)
         except CancelledError:
             raise
-        except HarmonizerError as exc:
-            result = ("failed", str(exc))
-        except Exception as exc:  # one bad file (or a bug on an odd input) must not end the batch
-            result = ("failed", f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        except Exception as exc:  # noqa: BLE001 - see _failure
+            record(job, _failure(exc))
+            return None
+        return out, alpha, note
+
+    def publish(job: _Job, computed) -> None:  # the write stage, on an I/O thread
+        out, alpha, note = computed
+        try:
+            skipped = write(job, out, alpha)
+        except Exception as exc:  # noqa: BLE001 - see _failure
+            record(job, _failure(exc))
         else:
-            result = ("skipped", skipped) if skipped else ("written", note)
+            record(job, ("skipped", skipped) if skipped else ("written", note))
+
+    def record(job: _Job, result: tuple[str, str | None]) -> None:
         with lock:
             if result[0] == "skipped":
                 report.skipped.append((job.label, result[1]))
@@ -345,27 +398,7 @@ def run_batch(
             tell(done[0] / total, f"{job.label}: {result[0]}")
 
     try:
-        if serial:
-            for job in todo:
-                one(job)
-        else:
-            with ThreadPoolExecutor(max_workers=int(options.workers), thread_name_prefix="batch") as pool:
-                futures = [pool.submit(one, job) for job in todo]
-                stopped = None
-                try:
-                    for future in futures:
-                        try:
-                            future.result()
-                        except CancelledError as exc:
-                            stopped = exc
-                except BaseException:
-                    # Without this the pool's exit would wait for every queued item to finish.
-                    stopping.set()
-                    for future in futures:
-                        future.cancel()
-                    raise
-                if stopped is not None:
-                    raise stopped
+        run_stages(todo, prepared, compute, publish, workers=int(options.workers), stopping=stopping)
     except CancelledError:
         report.cancelled = True
     # Report order follows the input order, whatever order threads finished in.

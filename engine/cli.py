@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=_strength, default=1.0, help="0 = unchanged, 1 = full correction")
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
 
-    p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder")
-    p.add_argument("input_dir", type=Path)
+    p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder, and .ora projects")
+    p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
+                   help="a folder of composites (X.jpg with X_mask.png) or an .ora project; several may be given")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     p.add_argument("--masks", type=Path, help="folder of masks named X.png or X_mask.png (default: X_mask.png beside X)")
     p.add_argument("--format", choices=("png", "jpg", "webp", "tif"), default="png")
@@ -144,7 +145,7 @@ def cmd_batch(args) -> int:
     from tqdm import tqdm
 
     from engine.atomic import check_writable_folder
-    from engine.batch import BatchOptions, find_pairs, run_batch
+    from engine.batch import BatchOptions, find_items, run_batch
 
     options = BatchOptions(format=args.format, quality=args.quality, name_template=args.name,
                            overwrite=args.overwrite, strength=args.strength, max_side=args.max_side,
@@ -152,21 +153,22 @@ def cmd_batch(args) -> int:
     check_writable_folder(args.out / "output", what=f"into {args.out}")  # before loading the model
     if args.report:
         check_writable_folder(args.report)
-    pairs, unmatched = find_pairs(args.input_dir, args.masks)
+    items, unmatched = find_items(args.inputs, args.masks)
     for path in unmatched:
         print(f"no mask for {path.name}: not processed", file=sys.stderr)
-    if not pairs:
-        raise HarmonizerError(f"no composites with a mask in {args.input_dir} (masks are named X_mask.png)")
+    if not items:
+        where = ", ".join(str(p) for p in args.inputs)[:300]
+        raise HarmonizerError(f"no composites with a mask (X_mask.png) nor .ora projects in {where}")
     harmonizer = _harmonizer(args)
     stop = threading.Event()
-    with tqdm(total=len(pairs), unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=len(items), unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
         def progress(fraction, stage):
-            bar.n = round(fraction * len(pairs), 2)
+            bar.n = round(fraction * len(items), 2)
             bar.set_postfix_str(stage[-40:], refresh=False)
             bar.refresh()
 
         try:
-            report = run_batch(pairs, args.out, options, harmonizer, progress=progress, cancel=stop.is_set)
+            report = run_batch(items, args.out, options, harmonizer, progress=progress, cancel=stop.is_set)
         except KeyboardInterrupt:
             stop.set()  # worker threads finish their current stage and stop
             raise

@@ -57,10 +57,29 @@ def list_models() -> list[ModelInfo]:
     return found
 
 
+def is_model_path(text: str) -> bool:
+    """Whether a model value names a file rather than a registered model."""
+    return text.endswith(SUFFIX) or os.sep in text or bool(os.altsep and os.altsep in text)
+
+
+def registry_name(value) -> str | None:
+    """The registered name `value` stands for here: a name is itself, a path the name of the registered
+    model it is (one in the bundled or user folder); None for a file outside the registry."""
+    text = str(value)
+    if not is_model_path(text):
+        return text
+    path = Path(text).expanduser()
+    try:
+        same = resolve_model(path.stem).resolve() == path.resolve()
+    except (HarmonizerError, OSError):
+        return None
+    return path.stem if same else None
+
+
 def resolve_model(name_or_path) -> Path:
     text = str(name_or_path)
     path = Path(text).expanduser()
-    if path.suffix == SUFFIX or os.sep in text or (os.altsep and os.altsep in text):
+    if is_model_path(text):
         if path.is_file():
             return path
         raise ModelNotFoundError(f"model file not found: {path}")

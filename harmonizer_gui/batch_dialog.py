@@ -32,13 +32,6 @@ CLASSICAL = "classical"
 SETTINGS_FILE = "batch_dialog.json"
 
 
-def ora_items(paths):
-    """.ora projects as batch items (name, loader): the editor's reader flattens each on demand."""
-    from harmonizer_gui import ora
-
-    return [(Path(p).stem, (lambda p=p: ora.load_composite(p))) for p in paths]
-
-
 class BatchWorker(QThread):
     """Runs one batch; the Harmonizer is built here too, since loading a model can take seconds."""
 
@@ -343,7 +336,7 @@ class BatchDialog(QDialog):
         self._update_buttons()
 
     def items(self) -> list:
-        return list(self._pairs) + ora_items(self.ora_paths())
+        return list(self._pairs) + engine_batch.project_items(self.ora_paths())
 
     # -- options -------------------------------------------------------------------------------------
     def _sync_format(self, *_):

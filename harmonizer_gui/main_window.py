@@ -294,7 +294,8 @@ class MainWindow(FileCommands, QMainWindow):
         path = settings.autosave_path()
         if not path.is_file():
             return False
-        if not self.attempt(document_io.load_project, self.doc, path):
+        # The autosave is this editor's own file: the model it names is one this user chose.
+        if not self.attempt(document_io.load_project, self.doc, path, confirm_model=lambda _: True):
             return False
         self.doc.path = None
         self.doc._mark_modified(True)

@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import HarmonizerError, ImageReadError
-from harmonizer_gui import ora
-from harmonizer_gui.document import Document
-from harmonizer_gui.ora_stack import SRC_OVER, KNOWN_OPS, OraGroup, OraLayer, count, unknown_ops
+from engine.registry import DEFAULT_NAME, registry_name, resolve_model, validate_name
+from engine import openraster as ora
+from harmonizer_gui.document import CLASSICAL, Document
+from engine.openraster_stack import SRC_OVER, KNOWN_OPS, OraGroup, OraLayer, count, unknown_ops
 from harmonizer_gui.transform import Transform
 
 FORMAT_VERSION = 1
@@ -107,7 +108,7 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
     under, over = doc.kept_layers or ([OraLayer(doc.bg_name or "Background", _rgba(doc.background))], [])
     ours = [layer for layer in (_placed_foreground(doc), _result_layer(doc)) if layer is not None]
     state = {
-        "format": FORMAT_VERSION, "model": doc.model, "strength": doc.strength, "opacity": doc.opacity,
+        "format": FORMAT_VERSION, "model": registry_name(doc.model) or doc.model, "strength": doc.strength, "opacity": doc.opacity,
         "transform": doc.transform.to_dict(), "background_name": doc.bg_name, "foreground_name": doc.fg_name,
         "has_foreground": doc.foreground is not None, "has_result": doc.result is not None,
         "result_visible": doc.result_visible,
@@ -206,6 +207,25 @@ def _unit(state: dict, key: str, path) -> float:
     return float(value)
 
 
+def _model(value: str, confirm_model) -> tuple[str, str]:
+    """The model a project asks for, as the editor selects it, and what to tell the user. Projects are
+    sent around, so a model file is only read where the registry says: a registered name is used as it is
+    (the picker lists registered models by their file), a path outside the registry only when
+    `confirm_model(path)` says yes; otherwise the default model, with a note."""
+    name = registry_name(value)
+    if name is None:
+        if confirm_model is not None and confirm_model(value):
+            return value, ""
+        return DEFAULT_NAME, (f" It names the model file {value[:200]}, which is not used unless you choose it; "
+                              f"the default model is selected.")
+    if name in (DEFAULT_NAME, CLASSICAL):
+        return name, ""
+    try:
+        return str(resolve_model(validate_name(name))), ""
+    except HarmonizerError:
+        return DEFAULT_NAME, f" Its model {name[:64]!r} is not installed here; the default model is selected."
+
+
 def _load_resaved(project: ora.OraProject) -> dict | None:
     """Our own project re-saved by a program that dropped the extras, recognised by its layers: the
     Harmonized layer on top (only hidden elements above it), the placed foreground right below it and
@@ -279,8 +299,11 @@ def _nodes(nodes):
         yield from _nodes(getattr(node, "children", None) or [])
 
 
-def load_project(doc: Document, path) -> str:
-    """Open an .ora into `doc` and say what happened; on any error `doc` is left as it was."""
+def load_project(doc: Document, path, confirm_model=None) -> str:
+    """Open an .ora into `doc` and say what happened; on any error `doc` is left as it was.
+
+    `confirm_model(path) -> bool` is asked before a model file the project names outside the model
+    registry is used (see _model); without it such a file is never used."""
     project = ora.load_ora(path, extras=PROJECT_EXTRAS)
     raw = project.extras.get(ora.DOCUMENT_ENTRY)
     state = None
@@ -306,6 +329,9 @@ def load_project(doc: Document, path) -> str:
     result_visible = fields.pop("result_visible", True)
     scratch = Document()  # build and check everything first, so a bad file leaves `doc` untouched
     scratch.load(**fields, path=Path(path))
+    if "model" in fields:  # asked only once the file is known to open
+        fields["model"], note = _model(fields["model"], confirm_model)
+        message += note
     result = None
     if result_layer is not None:
         result = scratch.composite().copy()

@@ -46,6 +46,15 @@ class FileCommands:
             return self.save()
         return answer == QMessageBox.Discard
 
+    def _confirm_model_file(self, model_path: str) -> bool:
+        """A project naming a model file outside the model folders: whoever made the file chose that path,
+        so it is used only if the user says so."""
+        answer = QMessageBox.question(
+            self, "Harmonizer", f"This project uses the model file\n{model_path[:300]}\n\nwhich is not one of your "
+            "installed models. Use it? (No opens the project with the default model.)",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     def _read_image(self, path):
         """An image file as an engine.image_io.Picture, or None with the reason shown."""
         try:
@@ -98,7 +107,7 @@ class FileCommands:
         path = path or self._ask_open("Open project", PROJECT_FILTER)
         if not path or not self.confirm_discard():
             return False
-        message = self.attempt(document_io.load_project, self.doc, path)
+        message = self.attempt(document_io.load_project, self.doc, path, confirm_model=self._confirm_model_file)
         if not message:
             return False
         self._remember(path)

@@ -184,3 +184,45 @@ def test_output_into_the_input_folder_never_overwrites_an_input(tmp_path, classi
     assert (folder / "a.png").read_bytes() == before
     assert [name for name, _ in report.failed] == ["a.png"] and "overwrite the input" in report.failed[0][1]
     assert [name for name, _ in report.written] == ["b.jpg"] and (folder / "b.png").is_file()
+
+
+def test_reading_and_writing_overlap_the_network(tmp_path, monkeypatch):
+    """The next picture is decoded and the last one encoded on I/O threads while the network works on
+    the current one (here: the network for the first item waits until the second is being read)."""
+    import threading
+
+    import engine.batch
+
+    img, mask = composite(0)
+    second_read = threading.Event()
+    threads = {"read": set(), "write": set(), "compute": set()}
+
+    def loader(i):
+        def load():
+            threads["read"].add(threading.get_ident())
+            if i == 1:
+                second_read.set()
+            return img, mask.astype(np.float32) / 255
+        return load
+
+    class Network:
+        overlapped = []
+
+        def harmonize(self, rgb, m, strength=1.0, progress=None, cancel=None):
+            threads["compute"].add(threading.get_ident())
+            self.overlapped.append(second_read.wait(10))
+            return rgb
+
+    real_write = engine.batch.write_image
+
+    def write_image(*args, **kwargs):
+        threads["write"].add(threading.get_ident())
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(engine.batch, "write_image", write_image)
+    items = [(f"item{i}", loader(i)) for i in range(4)]
+    report = run_batch(items, tmp_path / "out", BatchOptions(), Network())
+    assert report.ok and len(report.written) == 4
+    assert Network.overlapped[0] is True
+    assert threads["compute"] == {threading.get_ident()}  # the network stays on the caller's thread
+    assert threading.get_ident() not in threads["read"] | threads["write"]

@@ -297,6 +297,28 @@ def test_batch_with_the_rain_method_and_no_pairs(tmp_path, capsys, tiny_model):
     assert code == 1 and error_lines(err)[-1].startswith("error: no composites with a mask")
 
 
+def test_batch_reads_ora_projects_as_the_batch_dialog_does(tmp_path, capsys):
+    """Folders and .ora projects in one run: a project is flattened by engine.openraster (the dialog's
+    reader, with its limits) into the composite and the mask of everything above the bottom layer."""
+    from engine import openraster
+    from engine.classical import harmonize_classical
+
+    folder = tmp_path / "in"
+    write_pair(folder, "a")
+    img, mask = scene(seed=3)
+    cutout = np.dstack([img, mask])
+    layers = [openraster.OraLayer("paper", np.dstack([img, np.full(mask.shape, 255, np.uint8)])),
+              openraster.OraLayer("object", cutout)]
+    openraster.save_ora(tmp_path / "scene.ora", layers, {}, (img.shape[1], img.shape[0]))
+    code, _, err = run(capsys, "batch", folder, tmp_path / "scene.ora", "-o", tmp_path / "out", "--method", "classical")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "scene.png"]
+    expected = harmonize_classical(*openraster.load_composite(tmp_path / "scene.ora"))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "scene.png")), expected)
+    code, _, err = run(capsys, "batch", tmp_path / "missing.ora", "-o", tmp_path / "out2")
+    assert code == 1 and error_lines(err) == [f"error: project not found: {tmp_path / 'missing.ora'}"]
+
+
 # --- eval --------------------------------------------------------------------------------------
 
 

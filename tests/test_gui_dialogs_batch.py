@@ -129,9 +129,17 @@ def test_cancel_stops_between_files_without_partial_outputs(inputs, qtbot):
 
 
 def test_cli_and_dialog_write_identical_files(inputs, qtbot):
+    from engine import openraster
+
     tmp_path, folder = inputs
+    img, mask = composite(7)
+    layers = [openraster.OraLayer("paper", np.dstack([img, np.full(mask.shape, 255, np.uint8)])),
+              openraster.OraLayer("object", np.dstack([img, mask]))]
+    project = tmp_path / "delta.ora"
+    openraster.save_ora(project, layers, {}, (img.shape[1], img.shape[0]))
     gui_out, cli_out = tmp_path / "gui", tmp_path / "cli"
     dlg = make_dialog(qtbot, folder, gui_out)
+    dlg.add_ora([str(project)])
     dlg.format_combo.setCurrentIndex(dlg.format_combo.findData("jpg"))
     dlg.quality_spin.setValue(80)
     dlg.template_edit.setText("{name}-h")
@@ -139,11 +147,11 @@ def test_cli_and_dialog_write_identical_files(inputs, qtbot):
     dlg.limit_radio.setChecked(True)
     dlg.max_side_spin.setValue(32)
     run_dialog(qtbot, dlg)
-    cmd = [sys.executable, "-m", "engine", "batch", str(folder), "--out", str(cli_out), "--method", "classical",
+    cmd = [sys.executable, "-m", "engine", "batch", str(folder), str(project), "--out", str(cli_out), "--method", "classical",
            "--format", "jpg", "--quality", "80", "--name", "{name}-h", "--strength", "0.7", "--max-side", "32"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     gui_files = sorted(p.name for p in gui_out.iterdir())
-    assert gui_files == ["alpha-h.jpg", "beta-h.jpg", "gamma-h.jpg"], done.stderr
+    assert gui_files == ["alpha-h.jpg", "beta-h.jpg", "delta-h.jpg", "gamma-h.jpg"], done.stderr
     assert sorted(p.name for p in cli_out.iterdir()) == gui_files, done.stderr
     for name in gui_files:
         assert (gui_out / name).read_bytes() == (cli_out / name).read_bytes(), name

@@ -213,7 +213,7 @@ def test_ora_round_trip_through_the_window(qtbot, composed, tmp_path):
 def test_status_line_says_what_opening_converted_or_merged(window, images, tmp_path):
     from icc_profiles import rgb_profile
 
-    from harmonizer_gui import ora
+    from engine import openraster as ora
 
     rgb = np.asarray(Image.open(images / "bg.png"))
     Image.fromarray(rgb).save(tmp_path / "adobe.jpg", icc_profile=rgb_profile("Adobe RGB (1998)"), quality=95)

@@ -7,7 +7,8 @@ import pytest
 
 from engine.errors import HarmonizerError, MaskError
 from engine.harmonizer import Harmonizer, blend
-from harmonizer_gui import document_io, ora
+from engine import openraster as ora
+from harmonizer_gui import document_io
 from harmonizer_gui.document import Brush, Document
 from harmonizer_gui.transform import Transform
 
@@ -160,6 +161,46 @@ def test_ora_round_trip_keeps_every_layer(doc, tmp_path):
     assert [la.name for la in project.layers] == ["bg.png", "fg.png", "Harmonized"]
     rgb, mask = ora.load_composite(path)
     assert np.array_equal(rgb, doc.composite()) and np.abs(mask - doc.composite_mask()).max() <= 1 / 255
+
+
+def _saved_model(path) -> str:
+    import json
+
+    return json.loads(ora.load_ora(path).extras[ora.DOCUMENT_ENTRY])["model"]
+
+
+def test_projects_name_models_by_registry_name_and_a_model_file_only_when_confirmed(doc, tmp_path, monkeypatch):
+    """A project is a file people send each other: the model it names is read from the model folders,
+    never from a path it chose, unless the user confirms that path."""
+    from engine.registry import user_models_dir
+
+    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
+    mine = user_models_dir() / "mine.safetensors"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"registered")
+    doc.set_model(str(mine))  # the picker's value for a registered model is its file
+    assert _saved_model(document_io.save_project(doc, tmp_path / "mine.ora")) == "mine"
+    other = Document()
+    assert document_io.load_project(other, tmp_path / "mine.ora") == "Opened mine.ora."
+    assert other.model == str(mine)
+
+    sent = tmp_path / "sent" / "theirs.safetensors"
+    sent.parent.mkdir()
+    sent.write_bytes(b"anything")
+    doc.set_model(str(sent))
+    path = document_io.save_project(doc, tmp_path / "theirs.ora")
+    assert _saved_model(path) == str(sent)
+    message = document_io.load_project(other, path)
+    assert other.model == "default" and f"model file {sent}" in message and "default model" in message
+    asked = []
+    document_io.load_project(other, path, confirm_model=lambda p: asked.append(p) or False)
+    assert other.model == "default" and asked == [str(sent)]
+    document_io.load_project(other, path, confirm_model=lambda p: True)
+    assert other.model == str(sent)
+
+    doc.set_model("not here")
+    message = document_io.load_project(other, document_io.save_project(doc, tmp_path / "gone.ora"))
+    assert other.model == "default" and "'not here' is not installed" in message
 
 
 def test_foreign_ora_top_layer_becomes_the_foreground(tmp_path):

@@ -134,6 +134,26 @@ def test_the_untouched_sample_is_replaced_without_a_question(qtbot, images, monk
     assert w.panel.layers.count() == 1
 
 
+def test_a_project_naming_a_model_file_asks_before_using_it(qtbot, composed, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from harmonizer_gui import document_io
+
+    sent = tmp_path / "sent.safetensors"
+    sent.write_bytes(b"not ours to read unasked")
+    composed.doc.set_model(str(sent))
+    path = document_io.save_project(composed.doc, tmp_path / "sent.ora")
+    composed.doc.set_model("classical")
+    answers, asked = [QMessageBox.No, QMessageBox.Yes], []
+    monkeypatch.setattr("harmonizer_gui.window_files.QMessageBox.question",
+                        lambda *a, **k: asked.append(a[2]) or answers.pop(0))
+    assert composed.open_project(str(path))
+    assert composed.doc.model == "default" and str(sent) in asked[0]
+    assert "default model is selected" in composed.statusBar().currentMessage()
+    assert composed.open_project(str(path))
+    assert composed.doc.model == str(sent) and len(asked) == 2
+
+
 def test_replace_background_keeps_the_cut_out_in_one_undo_step(qtbot, composed, images, tmp_path):
     doc = composed.doc
     fg, transform = doc.foreground, doc.transform

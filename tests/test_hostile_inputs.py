@@ -162,7 +162,8 @@ def _cases(folder: Path) -> dict:
     from engine.harmonizer import Harmonizer
     from engine.image_io import read_image, read_mask, read_picture, write_image
     from engine.model_file import load_model
-    from harmonizer_gui import document_io, ora
+    from engine import openraster as ora
+    from harmonizer_gui import document_io
     from harmonizer_gui.document import Document
 
     rgb = np.full((32, 48, 3), 120, np.uint8)
@@ -189,6 +190,14 @@ def _cases(folder: Path) -> dict:
         with contextlib.redirect_stderr(err):
             rc = main([str(a) for a in argv])
         lines = err.getvalue().strip().splitlines()
+        raise RuntimeError(f"rc {rc}: {' | '.join(lines)}")
+
+    def cli_batch(project):
+        """`harmonizer batch` on one crafted project: its failure line, as the command line reports it."""
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = main(["batch", str(folder / project), "-o", str(folder / "batch_out"), "--method", "classical"])
+        lines = [ln for ln in err.getvalue().splitlines() if ln.startswith(("failed:", "error:"))]
         raise RuntimeError(f"rc {rc}: {' | '.join(lines)}")
 
     def full_disk(write, path):
@@ -228,6 +237,10 @@ def _cases(folder: Path) -> dict:
         "four_big_layers": lambda: ora.load_ora(folder / "four_big_layers.ora"),
         "four_big_layers_batch": lambda: ora.load_composite(folder / "four_big_layers.ora"),
         "layer_over_limit": lambda: ora.load_ora(folder / "layer_over_limit.ora"),
+        "cli_batch_four_big_layers": lambda: cli_batch("four_big_layers.ora"),
+        "cli_batch_layer_over_limit": lambda: cli_batch("layer_over_limit.ora"),
+        "cli_batch_nested": lambda: cli_batch("nested.ora"),
+        "cli_batch_unused_entry": lambda: cli_batch("unused_entry.ora"),
         "model_ngf4096": lambda: load_model(folder / "ngf4096.safetensors"),
         "model_ngf256": lambda: load_model(folder / "ngf256.safetensors"),
         "model_bad_norm": lambda: load_model(folder / "bad_norm.safetensors"),
@@ -312,6 +325,14 @@ EXPECTED = {
     "four_big_layers": ("ImageReadError", r"four_big_layers\.ora.*above the 600 MP limit for a project"),
     "four_big_layers_batch": ("ImageReadError", r"above the 600 MP limit for a project"),
     "layer_over_limit": ("ImageReadError", r"15000x15000, above the 200 MP limit"),
+    # The same limits from the command line, one `failed:` line each (exit 1), never the whole batch.
+    "cli_batch_four_big_layers": ("RuntimeError", r"^rc 1: failed: four_big_layers: cannot read .*four_big_layers"
+                                                  r"\.ora: .*above the 600 MP limit for a project$"),
+    "cli_batch_layer_over_limit": ("RuntimeError", r"^rc 1: failed: layer_over_limit: .*15000x15000, above the 200 MP "
+                                                   r"limit$"),
+    "cli_batch_nested": ("RuntimeError", r"^rc 1: failed: nested: .*nests groups more than 64 deep$"),
+    "cli_batch_unused_entry": ("RuntimeError", r"^rc 1: failed: unused_entry: .*needs a background layer and a "
+                                               r"foreground"),
     "model_ngf4096": ("HarmonizerError", r"ngf4096\.safetensors.*ngf must be a whole number from 1 to 512, got 4096"),
     "model_ngf256": ("HarmonizerError", r"ngf256\.safetensors does not match its architecture config: tensor \S+ is"),
     "model_bad_norm": ("HarmonizerError", r"bad_norm\.safetensors.*unknown norm 'nonsense'"),

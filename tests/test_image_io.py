@@ -1,6 +1,7 @@
 """Image reading and writing: every input kind becomes RGB uint8, failures are one clear line."""
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -366,3 +367,61 @@ def test_sixteen_bit_with_a_wide_profile_is_converted_at_8_bits(tmp_path):
     # Pillow's LittleCMS binding converts 8-bit pixels only: converted colours beat unconverted 16 bits.
     assert picture.rgb16 is None
     assert picture.notes == ["converted from Adobe RGB (1998) to sRGB", "colour-converted at 8 bits, so exports are 8-bit"]
+
+
+# -- throughput (issue 11, item 4): faster coding, the same pixels ----------------------------------------
+def test_jpeg_read_path_keeps_its_pixels_with_an_exif_orientation_and_an_icc_profile(tmp_path):
+    """The faster read path gives exactly the pixels of the plain recipe: Pillow decodes, LittleCMS
+    converts the embedded profile to sRGB, numpy turns the picture upright."""
+    from PIL import ImageCms
+
+    from icc_profiles import ADOBE_RGB, rgb_profile
+
+    profile = rgb_profile("Adobe RGB (1998)", ADOBE_RGB)
+    rng = np.random.default_rng(3)
+    rgb = np.clip(gradient(56, 40).astype(int) + rng.integers(-9, 9, (56, 40, 3)), 0, 255).astype(np.uint8)
+    upright = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+               5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+               7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+    for orientation, turn in upright.items():
+        img = Image.fromarray(rgb)
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"o{orientation}.jpg"
+        img.save(path, quality=90, exif=exif, icc_profile=profile)
+        with Image.open(path) as src:
+            srgb = ImageCms.profileToProfile(src, ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                             ImageCms.createProfile("sRGB"), outputMode="RGB")
+        picture = image_io.read_picture(path)
+        assert picture.notes == ["converted from Adobe RGB (1998) to sRGB"]
+        assert np.array_equal(picture.rgb, turn(np.asarray(srgb))), orientation
+
+
+def _scan(data: bytes) -> bytes:
+    """A JPEG's Huffman tables and entropy-coded data, from its first DHT marker on."""
+    return data[data.index(b"\xff\xc4"):]
+
+
+def test_jpeg_is_written_by_libjpeg_turbo_in_one_pass(tmp_path):
+    """No optimised-Huffman second pass: the scan is exactly libjpeg-turbo's plain encoding (OpenCV's
+    encoder, the same library with the same settings, writes the same bytes)."""
+    import cv2
+
+    rgb = np.clip(gradient(48, 64).astype(int) + np.random.default_rng(1).integers(-20, 20, (48, 64, 3)),
+                  0, 255).astype(np.uint8)
+    for quality, sampling in ((95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444), (80, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420)):
+        ours = write_image(tmp_path / "q.jpg", rgb, quality=quality).read_bytes()
+        ok, plain = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality,
+                                                          cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
+        assert ok and _scan(ours) == _scan(plain.tobytes()), quality
+
+
+def test_png_is_written_at_the_fastest_zlib_level(tmp_path):
+    import struct
+
+    data = write_image(tmp_path / "p.png", gradient()).read_bytes()
+    at = 8
+    while data[at + 4:at + 8] != b"IDAT":
+        at += 12 + struct.unpack(">I", data[at:at + 4])[0]
+    flevel = data[at + 9] >> 6  # the zlib header's second byte: 0 = the fastest level
+    assert flevel == 0 and image_io.PNG_LEVEL == 1

@@ -1,4 +1,5 @@
-"""engine/ and trainer/ run headless (servers, the trainer subprocess): they must never import Qt."""
+"""engine/ and trainer/ run headless (servers, the trainer subprocess): they must never import Qt, and the
+engine depends on neither the editor nor the trainer."""
 from __future__ import annotations
 
 import ast
@@ -25,6 +26,11 @@ def modules() -> list[tuple[str, Path]]:
 
 
 def qt_imports(source: str) -> list[str]:
+    return imports_of(source, QT_ROOTS)
+
+
+def imports_of(source: str, roots) -> list[str]:
+    """The modules under `roots` that `source` imports, by statement or by importlib with a literal name."""
     hits = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -41,7 +47,7 @@ def qt_imports(source: str) -> list[str]:
             names = [node.args[0].value]
         else:
             continue
-        hits += [n for n in names if n.split(".")[0] in QT_ROOTS]
+        hits += [n for n in names if n.split(".")[0] in roots]
     return hits
 
 
@@ -56,6 +62,15 @@ def test_sources_do_not_import_qt():
     assert modules(), "no modules found under engine/ or trainer/"
     offenders = {name: hits for name, path in modules() if (hits := qt_imports(path.read_text("utf-8")))}
     assert not offenders, f"Qt imported in headless packages: {offenders}"
+
+
+def test_the_engine_imports_neither_the_editor_nor_the_trainer():
+    """Imports go one way (docs/architecture.md): what the editor and the command line share, such as the
+    OpenRaster reader the batch uses, lives in engine/."""
+    engine = [(name, path) for name, path in modules() if name.split(".")[0] == "engine"]
+    offenders = {name: hits for name, path in engine
+                 if (hits := imports_of(path.read_text("utf-8"), {"harmonizer_gui", "trainer"}))}
+    assert not offenders, f"engine modules importing the GUI or the trainer: {offenders}"
 
 
 def test_importing_every_module_loads_no_qt():

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from engine.errors import ImageReadError, ImageWriteError, MaskError
-from harmonizer_gui import ora
-from harmonizer_gui.ora import OraLayer
+from engine import openraster as ora
+from engine.openraster import OraLayer
 
 
 def rgba(seed, h, w):

@@ -10,9 +10,10 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-from harmonizer_gui import document_io, ora
+from engine import openraster as ora
+from harmonizer_gui import document_io
 from harmonizer_gui.document import Document
-from harmonizer_gui.ora import OraGroup, OraLayer
+from engine.openraster import OraGroup, OraLayer
 
 
 def solid(h, w, color, alpha=255):

@@ -180,6 +180,35 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert {r["step"]: r["fmse"] for r in hist(a)}[6] == {r["step"]: r["fmse"] for r in hist(b)}[6]
 
 
+def test_resume_writes_beside_the_checkpoint_never_where_the_checkpoint_says(tmp_path, capsys):
+    """A checkpoint is a file people send each other: the folder it records is not where a resumed run
+    writes. The run folder is the one the checkpoint lies in (RUN/checkpoints/), a loose checkpoint's
+    own folder, or --run-dir."""
+    data = photo_folder(tmp_path / "photos", n=6, corrupt=0)
+    rc, _, err = run_cli(capsys, "--data", data, *TINY, "--steps", 1, "--run-dir", tmp_path / "run")
+    assert rc == 0, err
+    path = tmp_path / "run/checkpoints/last.pt"
+    ckpt = load_checkpoint(path)
+    ckpt["run_dir"] = str(tmp_path / "elsewhere")
+    torch.save(ckpt, path)
+    loose = tmp_path / "mail" / "sent.pt"
+    loose.parent.mkdir()
+    torch.save(ckpt, loose)
+    fast = ["--workers", 0, "--threads", 1]
+
+    rc, events, err = run_cli(capsys, "--resume", path, "--steps", 2, *fast)
+    assert rc == 0, err
+    assert events[0]["run_dir"] == str((tmp_path / "run").resolve())
+    assert load_checkpoint(path)["state"]["step"] == 2
+    rc, events, err = run_cli(capsys, "--resume", loose, "--steps", 2, *fast)
+    assert rc == 0, err
+    assert events[-1]["checkpoint"] == str((loose.parent / "checkpoints" / "last.pt").resolve())
+    rc, events, err = run_cli(capsys, "--resume", loose, "--steps", 2, "--run-dir", tmp_path / "chosen", *fast)
+    assert rc == 0, err
+    assert events[-1]["checkpoint"] == str(tmp_path / "chosen" / "checkpoints" / "last.pt")
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_init_fine_tunes_from_a_model_file_and_refuses_other_widths(tmp_path, capsys):
     data = photo_folder(tmp_path / "photos", n=6, corrupt=0)
     rc, events, err = run_cli(capsys, "--data", data, "--steps", 2, "--run-dir", tmp_path / "base", *TINY)

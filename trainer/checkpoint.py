@@ -53,6 +53,14 @@ def save_checkpoint(path, state: dict) -> Path:
     return path
 
 
+def run_folder(checkpoint) -> Path:
+    """The folder a run resumed from `checkpoint` writes into: the run folder it sits in (RUN/checkpoints/
+    last.pt), or else the checkpoint's own folder. A checkpoint also records the folder it was written in,
+    but a file from elsewhere must not choose where this machine writes, so that record is never followed."""
+    path = Path(checkpoint).expanduser().resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def load_checkpoint(path) -> dict:
     path = Path(path).expanduser()
     if not path.is_file():

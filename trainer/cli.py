@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="CKPT", help="continue a run from its checkpoint (its data and settings)")
     p.add_argument("--progress", choices=["tqdm", "json"], default="tqdm",
                    help="a progress bar (default) or JSON lines on stdout for the application")
-    p.add_argument("--run-dir", metavar="DIR", help="folder for logs, samples and checkpoints "
-                   "(default: a new folder under the user data folder's runs/)")
+    p.add_argument("--run-dir", metavar="DIR", help="folder for logs, samples and checkpoints (default: a new "
+                   "folder under the user data folder's runs/; with --resume, the run folder the checkpoint is in)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of source photos held out (default 0.1)")
     p.add_argument("--max-images", type=int, help="use at most N images per data folder (quick runs)")

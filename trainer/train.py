@@ -25,7 +25,7 @@ from engine.errors import HarmonizerError
 from engine.model_file import save_model
 from engine.registry import register_model, user_data_root
 from trainer import distributed as ddp
-from trainer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trainer.checkpoint import load_checkpoint, rng_state, run_folder, save_checkpoint, set_rng_state
 from trainer.config import RUN_KEYS, RunState, TrainConfig, build_generator, check_config, resolve_recipe
 from trainer.datasets import EpochSampler, build_datasets
 from trainer.discriminator import PatchDiscriminator
@@ -93,8 +93,9 @@ class _Trainer:
                 reporter.note("note: resuming with the checkpoint's data folders: " + ", ".join(saved["data"]))
             for key in RUN_KEYS:
                 setattr(cfg, key, saved.get(key))
-            # The run keeps its folder and budget unless the command line gives new ones.
-            cfg.run_dir = cfg.run_dir or self.ckpt["run_dir"]
+            # The run keeps its folder (the one its checkpoint lies in) and budget unless the command line
+            # gives new ones.
+            cfg.run_dir = cfg.run_dir or str(run_folder(cfg.resume))
             if cfg.epochs is None and cfg.minutes is None and cfg.steps is None:
                 cfg.epochs, cfg.minutes, cfg.steps = saved.get("epochs"), saved.get("minutes"), saved.get("steps")
             if cfg.lr_decay is None:
@@ -433,7 +434,7 @@ class _Trainer:
             saved_cfg = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume",)}
             save_checkpoint(path, {
                 "config": saved_cfg,
-                "run_dir": str(self.run_dir),
+                "run_dir": str(self.run_dir),  # a record for people; resume never follows it (run_folder)
                 "generator": self.generator.state_dict(),
                 "discriminator": self.discriminator.state_dict() if self.gan else None,
                 "opt_g": self.opt_g.state_dict(),

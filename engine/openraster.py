@@ -1,10 +1,11 @@
 """OpenRaster (.ora) projects: layered documents that Krita, GIMP and MyPaint open too.
 
-Qt-free so the batch path and tests can read projects without a display. An .ora file is a zip: `mimetype`
-first and stored (so `file` and desktop tools recognise it by its first bytes), `stack.xml` listing the
-layers top first (groups are nested <stack> elements), one PNG per layer under `data/`, plus
+Part of the engine so that `harmonizer batch` and the batch dialog read projects through one reader with
+one set of limits; the editor's projects (harmonizer_gui.project_io) build on it. An .ora file is a zip:
+`mimetype` first and stored (so `file` and desktop tools recognise it by its first bytes), `stack.xml`
+listing the layers top first (groups are nested <stack> elements), one PNG per layer under `data/`, plus
 `mergedimage.png` and a thumbnail for viewers. Our own state rides along as extra entries (see the
-*_ENTRY names) that other programs ignore. Groups, blend modes and their rendering live in ora_stack.
+*_ENTRY names) that other programs ignore. Groups, blend modes and their rendering live in openraster_stack.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from PIL import Image
 from engine.atomic import atomic_path
 from engine.errors import ImageReadError, ImageWriteError, MaskError
 from engine.image_io import MAX_PIXELS
-from harmonizer_gui.ora_stack import SRC_OVER, OraGroup, OraLayer, leaves, render, top_first_leaves
+from engine.openraster_stack import SRC_OVER, OraGroup, OraLayer, leaves, render, top_first_leaves
 
 MIMETYPE = "image/openraster"
 STACK_ENTRY = "stack.xml"
@@ -68,7 +69,7 @@ class OraProject:
 
 
 def flatten(nodes, size) -> np.ndarray:
-    """The stack (bottom first) rendered on a transparent canvas: uint8 H x W x 4 (see ora_stack)."""
+    """The stack (bottom first) rendered on a transparent canvas: uint8 H x W x 4 (see openraster_stack)."""
     return render(nodes, size)
 
 
