@@ -9,9 +9,13 @@ angle between the mean colours where both have chroma above 5 (JSON only). Popul
 - real composites (X.jpg + X_mask.png: an object pasted from another photo, no ground truth);
 - synthesized: the trainer's own training samples (trainer.datasets.build_datasets on the photos) with
   either synthesis recipe (v1, the first; v2, the default), and one row per v2 synthesis family, the photos perturbed by that family alone with another photo as donor;
-- the untouched photos with their own masks: how far a natural foreground sits from its surroundings.
+- the untouched photos with their own masks: how far a natural foreground sits from its surroundings;
+- with --harmonized, the real composites after each given method (classical, default, a model file):
+  an unpaired check of what a harmonizer does to real composites. A natural object is not identical to
+  its surroundings either, so a method should bring the composites towards the photos' row, not to zero.
 
     python benchmarks/realism_stats.py [--composites DIR] [--photos DIR] [--samples 600] [--seed 0] [--json OUT]
+    python benchmarks/realism_stats.py --harmonized classical --harmonized default --harmonized OTHER.safetensors
 
 The table gives the median and 90th percentile of each absolute difference. A synthesized population
 should cover the real composites' range, tails included, and sit clearly above the untouched photos.
@@ -130,8 +134,21 @@ def family_stats(photos: list[tuple[np.ndarray, np.ndarray]], family: str, seed:
     return _kept(out)
 
 
-def measure(composites, photos, samples: int = 600, seed: int = 0) -> dict:
-    """{population name: summary} for the real composites, the synthesized ones and the photos."""
+def harmonized_stats(comp_pairs, method: str) -> tuple[str, list[dict]]:
+    """The real composites after `method` ("classical", or a model name or file): (row name, stats)."""
+    from engine.harmonizer import Harmonizer  # only this row needs a network
+    h = Harmonizer(method="classical") if method == "classical" else Harmonizer(model=method, device="cpu")
+    name = "classical" if method == "classical" else f"{h.model_name} @{h.working_size}"
+    out = []
+    for p in comp_pairs:
+        rgb, mask = _read_pair(*p)
+        out.append(image_stats(h.harmonize(rgb, mask), mask))
+    return f"real composites, {name}", _kept(out)
+
+
+def measure(composites, photos, samples: int = 600, seed: int = 0, harmonized=()) -> dict:
+    """{population name: summary} for the real composites (and each harmonized version of them), the
+    synthesized ones and the photos."""
     comp_pairs, _ = find_pairs(composites)
     photo_pairs, _ = find_pairs(photos)
     if not comp_pairs or not photo_pairs:
@@ -139,6 +156,7 @@ def measure(composites, photos, samples: int = 600, seed: int = 0) -> dict:
     picks = np.random.default_rng([seed, 1]).choice(len(photo_pairs), min(samples, len(photo_pairs)), replace=False)
     sampled = [_read_pair(*photo_pairs[i]) for i in sorted(picks)]
     rows = {"real composites": _kept(image_stats(*_read_pair(*p)) for p in comp_pairs),
+            **dict(harmonized_stats(comp_pairs, m) for m in harmonized),
             **{f"synthesized {r} (training samples)": synthesized_stats(photos, samples, seed, r) for r in ("v1", "v2")}}
     for family in FAMILIES:
         rows[f"synthesized: {family}"] = family_stats(sampled, family, seed)
@@ -162,13 +180,15 @@ def main(argv=None) -> int:
                    help="photos X.jpg + X_mask.png the trainer synthesizes from (default ../shared/data/photos)")
     p.add_argument("--samples", type=int, default=600, help="synthesized samples, and photos per family (default 600)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--harmonized", action="append", default=[], metavar="METHOD",
+                   help="also the real composites after METHOD: classical, a model name or file (repeatable)")
     p.add_argument("--json", metavar="PATH", help="also write the numbers here")
     args = p.parse_args(argv)
     # Per-image work is far too small to gain from threads; leave the cores to whatever else runs.
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     try:
-        result = measure(args.composites, args.photos, args.samples, args.seed)
+        result = measure(args.composites, args.photos, args.samples, args.seed, args.harmonized)
     except HarmonizerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

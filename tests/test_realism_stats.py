@@ -90,3 +90,19 @@ def test_main_end_to_end(tmp_path, capsys):
     empty.mkdir()
     assert realism_stats.main(["--composites", str(empty), "--photos", str(photos), "--samples", "2"]) == 1
     assert "pairs" in capsys.readouterr().err
+
+
+def test_harmonized_rows_follow_the_method(tmp_path):
+    # Objects far lighter than their surroundings: the classical transfer (which moves the foreground's
+    # Lab statistics towards the background's) must leave a much smaller lightness gap than the composites.
+    composites = tmp_path / "composites"
+    composites.mkdir()
+    for i in range(3):
+        rgb, mask = _lab_image((85, 10, 10), (35, -5, -5), noise=3, seed=i)
+        Image.fromarray(rgb).save(composites / f"c{i}.png")
+        Image.fromarray((mask * 255).astype(np.uint8)).save(composites / f"c{i}_mask.png")
+    photos = _folder(tmp_path / "photos", 4, 1)
+    data = realism_stats.measure(composites, photos, samples=2, harmonized=["classical"])
+    raw, done = data["real composites"], data["real composites, classical"]
+    assert done["count"] == raw["count"] == 3
+    assert raw["dL"]["median"] > 45 and done["dL"]["median"] < 0.5 * raw["dL"]["median"]
