@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.atomic import atomic_write_bytes  # noqa: E402
+from benchmarks.training_runs import train_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NORMS = ("instance", "adain", "rain", "spade")
@@ -39,18 +37,7 @@ def train_args(args, norm: str, run_dir: Path) -> list[str]:
 
 
 def run_one(args, norm: str) -> None:
-    run_dir = args.runs / norm
-    if (run_dir / "model.safetensors").is_file():
-        print(f"{norm}: already trained, kept", flush=True)
-        return
-    cmd = [sys.executable, "-m", "trainer", *train_args(args, norm, run_dir)]
-    print(f"{norm}: {shlex.join(cmd)}", flush=True)
-    t0 = time.monotonic()
-    with open(args.runs / f"{norm}.log", "w") as log:
-        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    if rc:
-        raise SystemExit(f"{norm}: training failed (exit {rc}); see {args.runs / (norm + '.log')}")
-    print(f"{norm}: done in {time.monotonic() - t0:.0f} s", flush=True)
+    train_run(args.runs, norm, train_args(args, norm, args.runs / norm))
 
 
 def read_history(run_dir: Path) -> list[dict]:
