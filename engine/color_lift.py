@@ -106,27 +106,28 @@ class LocalAffine:
         x0, y0, x1, y1 = box
         sx, sy = gw / fw, gh / fh
         out = np.empty(pixels.shape, np.float32)
-        curves255 = None if curves is None else np.ascontiguousarray(curves * np.float32(255), np.float32)
+        # Curves as one OpenCV table lookup (a 3-channel table maps each channel by its own curve).
+        table = None if curves is None else np.ascontiguousarray((curves * np.float32(255)).reshape(256, 1, 3), np.float32)
+        planes_low = [np.ascontiguousarray(self.coeffs[..., k]) for k in range(12)]
         for s0 in range(0, y1 - y0, STRIP_ROWS):
             s1 = min(s0 + STRIP_ROWS, y1 - y0)
             # Bilinear upsampling of the 12 coefficient planes with pixel centres aligned (cv2.resize's
             # convention): strip pixel (u, v) samples the grid at ((x0+u+.5)*sx-.5, (y0+s0+v+.5)*sy-.5),
             # clamped at the edges. One multithreaded OpenCV call per strip.
             to_grid = np.float32([[sx, 0, (x0 + 0.5) * sx - 0.5], [0, sy, (y0 + s0 + 0.5) * sy - 0.5]])
-            c = cv2.warpAffine(
-                self.coeffs, to_grid, (x1 - x0, s1 - s0),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
-            )
-            if curves is None:
-                p = pixels[s0:s1].astype(np.float32)  # 0..255, so the offsets are scaled instead
-            else:
-                p = np.empty((s1 - s0, x1 - x0, 3), np.float32)
-                for ch in range(3):
-                    np.take(curves255[:, ch], pixels[s0:s1, :, ch], out=p[..., ch])
+            # One plane per call: the outputs come out contiguous (an interleaved 12-channel map would make
+            # every numpy pass below a strided one, and splitting it costs more than the warps).
+            coef = [cv2.warpAffine(plane, to_grid, (x1 - x0, s1 - s0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE) for plane in planes_low]
+            strip = pixels[s0:s1]
+            p = cv2.split(strip.astype(np.float32) if table is None else cv2.LUT(strip, table))
+            tmp = np.empty_like(p[0])
+            rgb = []
             for ch in range(3):
-                acc = c[..., 3 * ch] * p[..., 0]
-                acc += c[..., 3 * ch + 1] * p[..., 1]
-                acc += c[..., 3 * ch + 2] * p[..., 2]
-                acc += c[..., 9 + ch] * np.float32(255)
-                out[s0:s1, :, ch] = acc
+                acc = np.multiply(coef[3 * ch], p[0])
+                acc += np.multiply(coef[3 * ch + 1], p[1], out=tmp)
+                acc += np.multiply(coef[3 * ch + 2], p[2], out=tmp)
+                acc += np.multiply(coef[9 + ch], np.float32(255), out=tmp)  # pixels are 0..255, offsets 0..1
+                rgb.append(acc)
+            out[s0:s1] = cv2.merge(rgb)
         return out

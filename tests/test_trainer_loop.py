@@ -500,3 +500,35 @@ def test_init_from_a_pixel_model_with_the_transform_head_carries_its_encoder_ove
     assert torch.allclose(model.encoder[1].weight, base.encoder[1].weight, atol=1e-3)
     assert events[-1]["before"]["fmse"] == pytest.approx(load_checkpoint(tmp_path / "conv/checkpoints/last.pt")
                                                          ["state"]["composite"]["fmse"])
+
+
+def test_ema_validates_and_exports_the_weight_average_and_resumes_exactly(tmp_path, capsys):
+    """--ema keeps a moving average of the weights: the exported model is that average (not the last
+    weights), the card says so, and a run stopped and resumed ends with the very same average."""
+    data = photo_folder(tmp_path / "photos", n=8, corrupt=0)
+    common = ["--data", data, *TINY, "--checkpoint-every", 0, "--ema", 0.9]
+    rc, events, err = run_cli(capsys, *common, "--steps", 6, "--run-dir", tmp_path / "a")
+    assert rc == 0, err
+    a = load_checkpoint(tmp_path / "a/checkpoints/last.pt")
+    assert a["ema"]["updates"] == 6
+    model, info = load_model(events[-1]["model_path"], "cpu")
+    assert info.card["ema"] == 0.9
+    exported = model.state_dict()
+    differs_from_live = False
+    for k, v in a["ema"]["weights"].items():
+        assert torch.allclose(exported[k].float(), v.float(), atol=2e-3), k  # fp16 file
+        differs_from_live |= not torch.equal(v, a["generator"][k])
+    assert differs_from_live
+
+    rc, _, err = run_cli(capsys, *common, "--steps", 6, "--max-steps", 4, "--run-dir", tmp_path / "b")
+    assert rc == 0, err
+    rc, _, err = run_cli(capsys, "--resume", tmp_path / "b/checkpoints/last.pt", "--steps", 6,
+                         "--workers", 0, "--threads", 1)
+    assert rc == 0, err
+    b = load_checkpoint(tmp_path / "b/checkpoints/last.pt")
+    assert b["ema"]["updates"] == 6
+    for k in a["ema"]["weights"]:
+        assert torch.equal(a["ema"]["weights"][k], b["ema"]["weights"][k]), k
+
+    rc, events, err = run_cli(capsys, *common, "--steps", 2, "--ema", 1.0, "--run-dir", tmp_path / "z")
+    assert rc == 1 and "--ema" in events[-1]["message"]

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-decay", type=float, metavar="SHARE",
                    help="let the learning rate fall linearly to zero over this last share of the budget "
                         "(e.g. 0.5; default 0 = constant; with --resume, the checkpoint's unless given)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and export an exponential moving average of the weights with this decay "
+                        "(e.g. 0.999; default 0 = the weights as trained)")
     p.add_argument("--workers", type=int, help="data loader processes (default min(2, cores); 0 = in-process)")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--head", choices=["transform", "pixel"],

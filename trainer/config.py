@@ -13,7 +13,7 @@ from trainer.progress import Reporter
 # command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
-            "loss", "synthesis")
+            "loss", "synthesis", "ema")
 
 
 @dataclass
@@ -43,6 +43,7 @@ class TrainConfig:
     # Like the budget, a resumed run keeps its checkpoint's value unless the command line gives one, so a
     # long constant-rate run can be finished with a decay phase.
     lr_decay: float | None = None
+    ema: float = 0.0  # decay of the weight average that is validated and exported (0: the live weights)
     workers: int | None = None
     threads: int | None = None
     max_images: int | None = None
@@ -85,6 +86,7 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
     if cfg.init and not cfg.head:
         cfg.head = read_info(resolve_model(cfg.init)).config.get("head", "pixel")
     cfg.head = cfg.head or "transform"
+    cfg.ema = cfg.ema or 0.0  # a checkpoint from before the weight average has none
     cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
     cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 
@@ -161,6 +163,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--batch must be at least 1")
     if not 0 <= cfg.lr_decay <= 1:
         raise HarmonizerError("--lr-decay must be a share of the budget in [0, 1]")
+    if not 0 <= (cfg.ema or 0.0) < 1:
+        raise HarmonizerError("--ema must be a decay in [0, 1), e.g. 0.999 (0 = off)")
     if not 0 <= cfg.val_fraction < 1:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
     if cfg.head not in HEADS:

@@ -34,6 +34,7 @@ from trainer.progress import Reporter, make_reporter
 from trainer.runlog import write_logs, write_samples
 from trainer.stopper import Stopper, ignore_stop_signals
 from trainer.validation import evaluate
+from trainer.weight_average import WeightAverage
 
 __all__ = ["TrainConfig", "train", "prepared_trainer"]
 
@@ -165,6 +166,11 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if self.ckpt is not None:
             self._restore(self.ckpt)
+        self.average = WeightAverage(self.generator, cfg.ema) if cfg.ema else None
+        if self.average and self.ckpt is not None:
+            if self.ckpt.get("ema") is None:
+                raise HarmonizerError("the checkpoint lacks the weight average its run keeps (--ema); it is damaged")
+            self.average.load_state_dict(self.ckpt["ema"])
         self.g_train, self.d_train = self.generator, self.discriminator
         if info.enabled:
             ids = [device.index] if self.cuda else None
@@ -380,6 +386,8 @@ class _Trainer:
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
+        if self.average is not None:
+            self.average.update(self.generator)
         l1_value = float(l1.detach())
         if not math.isfinite(l1_value):
             raise HarmonizerError(f"training diverged at step {self.state.step + 1} (the loss is not a number); "
@@ -394,7 +402,7 @@ class _Trainer:
         interrupted = False
         if self.info.main and len(self.val_ds):
             metrics, comp_metrics, strips = evaluate(
-                self.generator, self.val_ds, self.device, batch=max(cfg.batch, 4), amp=self.amp,
+                self.shipped_network(), self.val_ds, self.device, batch=max(cfg.batch, 4), amp=self.amp,
                 channels_last=self.fmt == torch.channels_last, samples=cfg.val_samples, with_composite=s.composite is None,
                 stop=lambda: self.stopper.requested)
             if metrics is not None:
@@ -426,6 +434,10 @@ class _Trainer:
         s.elapsed_s += dt
         ddp.barrier(self.info)
 
+    def shipped_network(self):
+        """What validation scores and export writes: the weight average when the run keeps one."""
+        return self.average.model if self.average is not None else self.generator
+
     def save_checkpoint(self, name: str) -> Path | None:
         path = self.run_dir / "checkpoints" / name
         rngs = ddp.gather_to_main(rng_state(), self.info)  # each rank's, so every rank resumes exactly
@@ -437,6 +449,7 @@ class _Trainer:
                 "run_dir": str(self.run_dir),  # a record for people; resume never follows it (run_folder)
                 "generator": self.generator.state_dict(),
                 "discriminator": self.discriminator.state_dict() if self.gan else None,
+                "ema": self.average.state_dict() if self.average else None,
                 "opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict() if self.gan else None,
                 "scaler": self.scaler.state_dict() if self.amp else None,
@@ -477,11 +490,12 @@ class _Trainer:
             "seed": cfg.seed,
             "lr": cfg.lr,
             "lr_decay": cfg.lr_decay,
+            "ema": cfg.ema,
             "validation": {"split": f"{cfg.val_fraction:g} of source photos (name hash)",
                            "before": s.before, "after": self._last_metrics(), "composite": s.composite},
         }
         config = {"size": cfg.run_size or cfg.size, "train_size": cfg.size}
-        path = save_model(self.run_dir / "model.safetensors", self.generator, config, card)
+        path = save_model(self.run_dir / "model.safetensors", self.shipped_network(), config, card)
         if cfg.out:
             return str(register_model(path, cfg.out))
         return str(path)
