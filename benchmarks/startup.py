@@ -55,7 +55,7 @@ os._exit(0)
 def harmonizer_command() -> list[str]:
     """The installed console script beside this interpreter, else the same entry point through -m."""
     script = Path(sys.executable).with_name("harmonizer")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "engine"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "harmonizer_cli"]
 
 
 def write_inputs(folder: Path, stem: str, size: tuple[int, int], ext: str) -> tuple[Path, Path]:

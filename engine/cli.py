@@ -1,5 +1,8 @@
-"""The `harmonizer` command line. Failures are one line on stderr (exit 1), usage errors exit 2,
-Ctrl+C exits 130; `--verbose` adds tracebacks."""
+"""The engine's commands of the `harmonizer` command line (harmonize, batch, eval, models). Failures are
+one line on stderr (exit 1), usage errors exit 2, Ctrl+C exits 130; `--verbose` adds tracebacks.
+
+Commands that bring their own arguments and dependencies (training, the editor) are handed in as
+`Delegate`s by the composition root (harmonizer_cli), so this module never names them."""
 from __future__ import annotations
 
 import argparse
@@ -11,14 +14,23 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import __version__
 from engine.errors import CancelledError, HarmonizerError
 
 DISTRIBUTION = "photo-harmonizer"  # what pip installs (pyproject's name); the command is `harmonizer`
-DELEGATED = {"train": "trainer.cli", "gui": "harmonizer_gui.app"}
 EPILOG = "Run `harmonizer COMMAND --help` for a command's options."
+
+
+@dataclass(frozen=True)
+class Delegate:
+    """A command that owns its arguments: everything after its name is handed to `run` untouched."""
+
+    help: str
+    run: Callable[[list[str]], int]
 
 
 def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
@@ -56,7 +68,7 @@ def _quality(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentParser:
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="show tracebacks for errors")
@@ -101,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, help="at most this many images per subset")
 
     sub.add_parser("models", parents=[verbose], help="list installed models")
-    sub.add_parser("train", help="train or fine-tune a model (see `harmonizer train --help`)", add_help=False)
-    sub.add_parser("gui", help="start the editor", add_help=False)
+    for name, delegate in delegates.items():
+        sub.add_parser(name, help=delegate.help, add_help=False)
     return parser
 
 
@@ -250,23 +262,6 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _delegate(command: str, rest: list[str]) -> int:
-    import importlib
-
-    module_name = DELEGATED[command]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            what = "training" if command == "train" else "the editor"
-            raise HarmonizerError(f"{what} is not available in this installation ({module_name} is missing)") from None
-        if exc.name and exc.name.startswith("PySide6"):
-            raise HarmonizerError(f"the editor needs PySide6: pip install '{DISTRIBUTION}[gui]'") from None
-        raise
-    result = module.main(rest)
-    return int(result or 0)
-
-
 COMMANDS = {"harmonize": cmd_harmonize, "batch": cmd_batch, "eval": cmd_eval, "models": cmd_models}
 
 
@@ -298,26 +293,26 @@ def _sigterm_unwinds():
             signal.signal(signal.SIGTERM, previous)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, delegates: Mapping[str, Delegate] = {}) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        return _main(argv)
+        return _main(argv, delegates)
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], delegates: Mapping[str, Delegate]) -> int:
     verbose = False
-    # train/gui own their arguments: hand everything after the command over untouched. Only
-    # flags before the command are ours.
+    # Delegates own their arguments: hand everything after the command over untouched. Only flags
+    # before the command are ours.
     n_lead = 0
     while n_lead < len(argv) and argv[n_lead] in ("-v", "--verbose"):
         n_lead += 1
     rest = argv[n_lead:]
     try:
-        if rest and rest[0] in DELEGATED:
+        if rest and rest[0] in delegates:
             verbose = n_lead > 0
-            return _delegate(rest[0], rest[1:])
-        args = build_parser().parse_args(argv)
+            return int(delegates[rest[0]].run(rest[1:]) or 0)
+        args = build_parser(delegates).parse_args(argv)
         verbose = getattr(args, "verbose", False)
         with _sigterm_unwinds():
             return COMMANDS[args.command](args)
@@ -348,5 +343,3 @@ def _main(argv: list[str]) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -93,7 +93,7 @@ def test_sigterm_during_a_write_cleans_up_like_ctrl_c(tmp_path):
             time.sleep(5)
             real(a, b)
         os.replace = slow
-        from engine.cli import main
+        from harmonizer_cli import main
         sys.exit(main(sys.argv[1:]))
     """, "harmonize", tmp_path / "img00.png", tmp_path / "img00_mask.png", "-o", tmp_path / "out.png",
         "--method", "classical")
@@ -116,7 +116,7 @@ def test_sigterm_during_a_parallel_batch_stops_it_and_leaves_no_temp_files(tmp_p
                 time.sleep(1)
             real(a, b)
         os.replace = slow
-        from engine.cli import main
+        from harmonizer_cli import main
         sys.exit(main(sys.argv[1:]))
     """, "batch", src, "-o", out, "--workers", "2", "--method", "classical")
     assert done.returncode == 143, done.stderr
@@ -201,7 +201,7 @@ def test_two_rename_batches_into_one_folder_keep_every_file(tmp_path):
     src = pairs(tmp_path / "in", 40, size=(16, 24))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(CODE_ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "engine", "batch", str(src), "-o", str(out), "--overwrite", "rename",
+    cmd = [sys.executable, "-m", "harmonizer_cli", "batch", str(src), "-o", str(out), "--overwrite", "rename",
            "--method", "classical", "--workers", "2"]
     runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)]

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from engine import registry
-from engine.cli import main
+from harmonizer_cli import main
 from engine.model_file import save_model
 from engine.rainnet import RainNet
 
@@ -234,7 +234,7 @@ def test_the_installed_command_exit_codes_and_streams(tmp_path):
     comp, mask = write_pair(tmp_path, "x")
 
     def harmonizer(*argv):
-        return subprocess.run([sys.executable, "-m", "engine", *map(str, argv)], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "harmonizer_cli", *map(str, argv)], capture_output=True, text=True,
                               env=env, cwd=tmp_path, timeout=300)
 
     ok = harmonizer("harmonize", comp, mask, "-o", tmp_path / "o.webp", "--method", "classical")

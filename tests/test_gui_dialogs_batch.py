@@ -147,7 +147,7 @@ def test_cli_and_dialog_write_identical_files(inputs, qtbot):
     dlg.limit_radio.setChecked(True)
     dlg.max_side_spin.setValue(32)
     run_dialog(qtbot, dlg)
-    cmd = [sys.executable, "-m", "engine", "batch", str(folder), str(project), "--out", str(cli_out), "--method", "classical",
+    cmd = [sys.executable, "-m", "harmonizer_cli", "batch", str(folder), str(project), "--out", str(cli_out), "--method", "classical",
            "--format", "jpg", "--quality", "80", "--name", "{name}-h", "--strength", "0.7", "--max-side", "32"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     gui_files = sorted(p.name for p in gui_out.iterdir())

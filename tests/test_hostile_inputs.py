@@ -158,7 +158,7 @@ def build_corpus(folder: Path) -> None:
 def _cases(folder: Path) -> dict:
     """name -> a callable that returns a short description of success or raises."""
     from engine.batch import BatchOptions, run_batch
-    from engine.cli import main
+    from harmonizer_cli import main
     from engine.harmonizer import Harmonizer
     from engine.image_io import read_image, read_mask, read_picture, write_image
     from engine.model_file import load_model
@@ -401,7 +401,7 @@ def test_a_training_run_onto_a_full_disk_ends_with_one_line_and_an_error_event(t
     env = {**os.environ, "PYTHONPATH": str(CODE_ROOT), "HARMONIZER_DATA_DIR": str(tmp_path / "userdata")}
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "
-            "from engine.cli import main; sys.exit(main())")
+            "from harmonizer_cli import main; sys.exit(main())")
     proc = subprocess.run([sys.executable, "-c", code, "train", "--data", str(data), "--steps", "2", "--run-dir",
                            str(run), "--progress", "json", *TINY], env=env, capture_output=True, text=True,
                           timeout=300)

@@ -1,8 +1,10 @@
-"""engine/ and trainer/ run headless (servers, the trainer subprocess): they must never import Qt, and the
-engine depends on neither the editor nor the trainer."""
+"""engine/, trainer/ and the command's root run headless (servers, the trainer subprocess): they must
+never import Qt, and the engine depends on neither the editor nor the trainer, not even by a module name
+in a string (the command line hands it `train` and `gui` from harmonizer_cli)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "trainer")
+PACKAGES = ("engine", "trainer", "harmonizer_cli")
 QT_ROOTS = {"PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "qtpy"}
 
 
@@ -51,6 +53,21 @@ def imports_of(source: str, roots) -> list[str]:
     return hits
 
 
+def module_names(source: str, roots) -> list[str]:
+    """String literals that are a module path under `roots` ("trainer.cli"), as an import by name takes."""
+    pattern = re.compile(rf"({'|'.join(map(re.escape, roots))})(\.\w+)*")
+    return [node.value for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.fullmatch(node.value)]
+
+
+def test_the_scanner_notices_module_names_in_strings():
+    roots = {"trainer", "harmonizer_gui"}
+    assert module_names('X = {"train": "trainer.cli", "gui": "harmonizer_gui.app"}', roots) == [
+        "trainer.cli", "harmonizer_gui.app"]
+    prose = 'def f():\n    """The trainer\'s own numbers."""\n    return "training is not available"\n'
+    assert module_names(prose, roots) == []
+
+
 def test_the_scanner_notices_qt_imports():
     assert qt_imports("from PySide6.QtCore import QObject") == ["PySide6.QtCore"]
     assert qt_imports("def f():\n    import PyQt5.QtGui as g") == ["PyQt5.QtGui"]
@@ -68,8 +85,9 @@ def test_the_engine_imports_neither_the_editor_nor_the_trainer():
     """Imports go one way (docs/architecture.md): what the editor and the command line share, such as the
     OpenRaster reader the batch uses, lives in engine/."""
     engine = [(name, path) for name, path in modules() if name.split(".")[0] == "engine"]
+    roots = {"harmonizer_gui", "trainer", "harmonizer_cli"}
     offenders = {name: hits for name, path in engine
-                 if (hits := imports_of(path.read_text("utf-8"), {"harmonizer_gui", "trainer"}))}
+                 if (hits := imports_of(source := path.read_text("utf-8"), roots) + module_names(source, roots))}
     assert not offenders, f"engine modules importing the GUI or the trainer: {offenders}"
 
 

@@ -20,7 +20,7 @@ TIMEOUT_S = 300
 # Runs each command in turn and names the first one after which torch is loaded.
 CLI_PROBE = """
 import sys
-from engine.cli import main
+from harmonizer_cli import main
 
 def run(*argv):
     try:

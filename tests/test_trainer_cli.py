@@ -12,7 +12,7 @@ from engine.model_file import read_info
 from test_trainer_loop import TINY, check_protocol, photo_folder
 
 ROOT = Path(__file__).resolve().parent.parent
-HARMONIZER = [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())"]
+HARMONIZER = [sys.executable, "-c", "import sys; from harmonizer_cli import main; sys.exit(main())"]
 
 
 def _env(tmp_path) -> dict:
