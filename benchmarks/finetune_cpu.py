@@ -27,10 +27,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluate_model import evaluate_model  # noqa: E402
+from benchmarks.evaluate_model import evaluate_model  # noqa: E402
 from engine.registry import resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,6 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import registry
 from harmonizer_cli import main
 from engine.model_file import save_model
 from engine.rainnet import RainNet
@@ -26,12 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_models(tmp_path, monkeypatch):
-    bundled = tmp_path / "bundled"
-    bundled.mkdir()
-    monkeypatch.setattr(registry, "bundled_models_dir", lambda: bundled)
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    return bundled
+def isolated_models(no_bundled_models):
+    return no_bundled_models
 
 
 @pytest.fixture(scope="module")

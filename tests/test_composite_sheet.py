@@ -1,6 +1,4 @@
 """benchmarks/composite_sheet.py: one row per composite, a column per method, labelled."""
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -8,8 +6,7 @@ from PIL import Image
 from engine.model_file import save_model
 from engine.rainnet import RainNet
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import composite_sheet  # noqa: E402
+from benchmarks import composite_sheet
 
 
 def test_sheet_rows_columns_and_errors(tmp_path, capsys):

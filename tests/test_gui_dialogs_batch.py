@@ -31,8 +31,6 @@ def composite(seed: int, size=(48, 64)):
 
 @pytest.fixture
 def inputs(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
     folder = tmp_path / "in"
     folder.mkdir()
     for i, name in enumerate(("alpha.png", "beta.jpg", "gamma.png")):

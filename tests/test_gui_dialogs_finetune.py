@@ -35,8 +35,6 @@ def make_photos(folder: Path, n: int = 6) -> Path:
 
 @pytest.fixture
 def dialog(tmp_path, monkeypatch, qtbot):
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
     dlg = FinetuneDialog()
     qtbot.addWidget(dlg)
     dlg.add_folder(str(make_photos(tmp_path / "photos")))

@@ -13,7 +13,6 @@ pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
-from engine import registry  # noqa: E402
 from engine.devices import cuda_if_known  # noqa: E402
 from harmonizer_gui import dialog_actions  # noqa: E402
 from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
@@ -65,12 +64,9 @@ emit(event="done", model_path=model, checkpoint=os.path.join(run_dir, "ck.pt"),
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
+def env(tmp_path, monkeypatch, no_bundled_models):
+    # The flows below start from scratch: no bundled default model, whether or not one is installed.
     monkeypatch.setenv("FAKE_RUN_DIR", str(tmp_path / "run"))
-    # The flows below start from scratch: hide the bundled default model, whether or not it is installed.
-    monkeypatch.setattr(registry, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     sample = tmp_path / "sample.png"
     Image.fromarray(np.full((16, 48, 3), 128, np.uint8)).save(sample)
     monkeypatch.setenv("FAKE_SAMPLE", str(sample))

@@ -16,7 +16,6 @@ pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
 from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
-from engine import registry  # noqa: E402
 from harmonizer_gui.dialog_actions import install, screenshot_dialog  # noqa: E402
 from test_gui_dialogs_finetune import TINY, make_photos  # noqa: E402
 
@@ -35,11 +34,8 @@ def out_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def window(tmp_path, monkeypatch, qtbot):
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
+def window(qtbot, no_bundled_models):
     # A tiny run from scratch (the bundled model's architecture would not fit the tiny settings).
-    monkeypatch.setattr(registry, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     win = QMainWindow()
     win.setWindowTitle("Harmonizer")
     qtbot.addWidget(win)

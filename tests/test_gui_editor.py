@@ -20,13 +20,8 @@ RUN_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
+def env(tmp_path, no_bundled_models):
     # No bundled weights, whatever resources/models holds today: the editor must cope.
-    empty = tmp_path / "bundled"
-    empty.mkdir()
-    monkeypatch.setattr("engine.registry.bundled_models_dir", lambda: empty)
     return tmp_path
 
 

@@ -174,7 +174,6 @@ def test_projects_name_models_by_registry_name_and_a_model_file_only_when_confir
     never from a path it chose, unless the user confirms that path."""
     from engine.registry import user_models_dir
 
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
     mine = user_models_dir() / "mine.safetensors"
     mine.parent.mkdir(parents=True)
     mine.write_bytes(b"registered")

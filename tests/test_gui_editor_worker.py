@@ -108,8 +108,6 @@ def test_model_errors_are_messages(qtbot, worker):
 
 def test_ui_keeps_ticking_while_a_12_megapixel_composite_is_harmonized(qtbot, tmp_path, monkeypatch):
     """The only timed assertion: a 10 ms UI timer never waits more than 100 ms during the run."""
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
     from harmonizer_gui import settings
     from harmonizer_gui.main_window import MainWindow
 

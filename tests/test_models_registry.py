@@ -8,9 +8,8 @@ from engine import registry
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
+def data_dir(user_folders):
+    return user_folders / "data"
 
 
 def test_save_and_load_round_trip_keeps_config_card_and_weights(tmp_path):

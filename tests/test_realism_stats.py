@@ -1,14 +1,11 @@
 """benchmarks/realism_stats.py: foreground-vs-surround Lab statistics and the end-to-end table."""
 import json
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import realism_stats  # noqa: E402
+from benchmarks import realism_stats
 
 
 def _lab_image(fg_lab, bg_lab, size=64, noise=0.0, seed=0):

@@ -14,10 +14,8 @@ from harmonizer_gui.settings import Preferences, RecentFiles
 
 
 @pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
+def dirs(user_folders):
+    return user_folders
 
 
 def test_locations_follow_the_environment(dirs, monkeypatch):

@@ -111,8 +111,6 @@ def test_the_harmonize_button_says_loading_until_the_model_is_ready(qtbot, tmp_p
 
     if not any(m.bundled and m.name == "default" for m in list_models()):
         pytest.skip(f"no bundled default model in {bundled_models_dir()}")
-    monkeypatch.setenv("HARMONIZER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("HARMONIZER_DATA_DIR", str(tmp_path / "data"))
     window = MainWindow(settings.Preferences(), device="cpu")
     window.prompt_on_close = False
     qtbot.addWidget(window)

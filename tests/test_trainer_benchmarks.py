@@ -1,8 +1,6 @@
 """The trainer's benchmark scripts: the training step they time, the split and composites they score on."""
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,11 +11,7 @@ from test_trainer_loop import TINY, photo_folder, run_cli
 from trainer.datasets import build_datasets
 from trainer.validation import to_uint8
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import evaluate_model  # noqa: E402
-import finetune_cpu  # noqa: E402
-import ship_model  # noqa: E402
-import train_speed  # noqa: E402
+from benchmarks import evaluate_model, finetune_cpu, ship_model, train_speed
 
 
 def test_native_validation_composites_are_the_trainers(tmp_path):
