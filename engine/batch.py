@@ -26,14 +26,13 @@ import numpy as np
 
 from engine.atomic import NameTakenError, atomic_write_bytes, check_writable_folder, sweep_stale_temps
 from engine.errors import CancelledError, HarmonizerError
-from engine.image_io import is_image_path, read_image, read_mask, resize_mask, write_image
+from engine.image_io import read_image, read_mask, resize_mask, write_image
 from engine.openraster import load_composite
+from engine.pairing import MASK_SUFFIX, image_files, mask_rank, pair_masks
 from engine.pipeline import run_stages
 
 FORMATS = ("png", "jpg", "webp", "tif")
 POLICIES = ("skip", "rename", "overwrite")
-MASK_SUFFIX = "_mask"
-MASK_EXTS = (".png", ".tif", ".tiff", ".webp", ".bmp", ".jpg", ".jpeg")
 PROJECT_EXT = ".ora"
 MIN_SIDE = 16
 MAX_NAME = 255  # bytes in a file name on common file systems
@@ -100,8 +99,8 @@ def check_template(template: str) -> None:
 def find_pairs(input_dir, masks_dir=None) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """Pair every composite X.ext with its mask; return (pairs, composites without a mask).
 
-    Without `masks_dir` the mask is X_mask.png beside the composite; with it, masks_dir/X.png or
-    masks_dir/X_mask.png (any image extension, PNG preferred). Files named *_mask are never composites.
+    Without `masks_dir` the mask is X_mask.* beside the composite (engine.pairing's rule); with it,
+    masks_dir/X.* or masks_dir/X_mask.* (PNG preferred). Files named *_mask are never composites.
     """
     folder = Path(input_dir)
     if not folder.is_dir():
@@ -109,17 +108,13 @@ def find_pairs(input_dir, masks_dir=None) -> tuple[list[tuple[Path, Path]], list
     masks = Path(masks_dir) if masks_dir else None
     if masks is not None and not masks.is_dir():
         raise HarmonizerError(f"masks folder not found: {masks}")
-    pairs, unmatched = [], []
-    for path in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
-        if not path.is_file() or not is_image_path(path) or path.stem.endswith(MASK_SUFFIX):
-            continue
-        if masks is None:
-            candidates = [folder / f"{path.stem}{MASK_SUFFIX}{ext}" for ext in MASK_EXTS]
-        else:
-            candidates = [masks / f"{path.stem}{suffix}{ext}" for suffix in ("", MASK_SUFFIX) for ext in MASK_EXTS]
-        mask = next((c for c in candidates if c.is_file()), None)
-        (pairs.append((path, mask)) if mask is not None else unmatched.append(path))
-    return pairs, unmatched
+    files = sorted(image_files(folder), key=lambda p: p.name.lower())
+    found = pair_masks(files)
+    if masks is not None:
+        beside = {p.stem.lower(): p for p in sorted(image_files(masks), key=mask_rank, reverse=True)}
+        found = [(p, beside.get(p.stem.lower()) or beside.get(p.stem.lower() + MASK_SUFFIX)) for p, _ in found]
+    pairs = [(p, m) for p, m in found if m is not None]
+    return pairs, [p for p, m in found if m is None]
 
 
 def project_items(paths) -> list[tuple[str, Callable]]:

@@ -8,11 +8,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def nonzero_box(values: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the non-zero (True) pixels of a 2-D array; None when there are none."""
+    rows = np.flatnonzero(values.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(values.any(0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the pixels where `mask > threshold`; the mask must have some."""
-    on = mask > threshold
-    rows, cols = np.flatnonzero(on.any(1)), np.flatnonzero(on.any(0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    box = nonzero_box(mask > threshold)
+    if box is None:
+        raise ValueError("mask_box of an empty mask")
+    return box
 
 
 def blend_region(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float = 1.0) -> np.ndarray:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from engine.compositing import nonzero_box
 from harmonizer_gui.canvas_image import CanvasImage
 from harmonizer_gui.document import Document
 
@@ -124,11 +125,11 @@ class Display(QObject):
             return rgb
         x0, y0, x1, y1 = box
         m = self.doc.composite_mask()[y0:y1, x0:x1]
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        if rows.size == 0:
+        inside = nonzero_box(m)
+        if inside is None:
             return rgb
         # Tint only inside the mask's bounding box: cheap however large the canvas.
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        c0, r0, c1, r1 = inside
         out = rgb.copy()
         part = out[r0:r1, c0:c1].astype(np.float32)
         a = m[r0:r1, c0:c1, None] * np.float32(self.overlay_opacity)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.compositing import nonzero_box
 from engine.errors import HarmonizerError, MaskError
 from engine.harmonizer import blend
 from harmonizer_gui import transform as tf
@@ -183,17 +184,27 @@ class Document(MaskEditing):
         if x1 <= x0 or y1 <= y0:
             return
         bg = self.background[y0:y1, x0:x1]
-        m = self.matrix().copy()
-        m[:, 2] -= (x0, y0)
-        size = (x1 - x0, y1 - y0)
-        cover = cv2.warpAffine(self._coverage(), m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        # Replicating the edge keeps bilinear sampling from pulling black into the foreground's rim.
-        fg = cv2.warpAffine(self.foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cover = cv2.warpAffine(self._coverage(), self._matrix_into((x0, y0, x1, y1)), (x1 - x0, y1 - y0),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        fg = self.placed_foreground((x0, y0, x1, y1))
         a = (np.clip(cover, 0, 1) * np.float32(self.opacity))[..., None]
         out = bg.astype(np.float32)
         out += (fg.astype(np.float32) - out) * a
         self._composite[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         self._cmask[y0:y1, x0:x1] = np.clip(cover, 0, 1)
+
+    def _matrix_into(self, box: Box) -> np.ndarray:
+        """The foreground-to-canvas affine, shifted so that canvas `box` starts at (0, 0)."""
+        m = self.matrix().copy()
+        m[:, 2] -= box[:2]
+        return m
+
+    def placed_foreground(self, box: Box) -> np.ndarray:
+        """The transformed foreground's pixels over canvas `box` (where it covers them: see the coverage)."""
+        x0, y0, x1, y1 = box
+        # Replicating the edge keeps bilinear sampling from pulling black into the foreground's rim.
+        return cv2.warpAffine(self.foreground, self._matrix_into(box), (x1 - x0, y1 - y0),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def shared_inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
         """(composite, mask, revision) for a harmonization on another thread, without copying 12 MP on
@@ -234,11 +245,7 @@ class Document(MaskEditing):
             return None
         if self.foreground is not None:
             return self.foreground_box()
-        m = self.composite_mask()
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        if rows.size == 0:
-            return None
-        return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+        return nonzero_box(self.composite_mask())
 
     @property
     def showing_result(self) -> bool:
@@ -398,8 +405,7 @@ class Document(MaskEditing):
                 raise HarmonizerError(f"the foreground {name} is fully transparent")
             # Transparent margins would put the transform handles far from the object: crop them. A
             # canvas-size cut-out (already positioned, as exported from another editor) stays in place.
-            rows, cols = np.flatnonzero((alpha > 0).any(1)), np.flatnonzero((alpha > 0).any(0))
-            x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+            x0, y0, x1, y1 = nonzero_box(alpha > 0)
             in_place = (rgb.shape[1], rgb.shape[0]) == self.canvas_size
             rgb, alpha = np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
             if in_place:

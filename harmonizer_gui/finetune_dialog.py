@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError
+from engine.pairing import image_files, pair_masks
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
 from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
 from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
@@ -29,8 +30,6 @@ from harmonizer_gui.training_process import (
     ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING, TrainingProcess,
 )
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
-MASK_SUFFIX = "_mask"
 SCRATCH = ""  # base-model combo data for "no base model"
 # Advanced users (and the tests) can pass trainer options the form does not show, e.g. --ngf 8.
 EXTRA_ARGS_ENV = "HARMONIZER_TRAIN_EXTRA_ARGS"
@@ -51,18 +50,16 @@ def config_dir() -> Path:
 
 
 def count_photos(folders) -> tuple[int, int]:
-    """(photos, photos with a mask) in the folders, the way the trainer pairs them (X.ext + X_mask.*)."""
+    """(photos, photos with a mask) in the folders and their subfolders, paired by the trainer's rule
+    (engine.pairing: X.ext + X_mask.*)."""
     photos = masks = 0
     for folder in folders:
         try:
-            files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+            pairs = pair_masks(image_files(folder, recursive=True))
         except OSError:
             continue
-        mask_stems = {p.stem[: -len(MASK_SUFFIX)] for p in files if p.stem.endswith(MASK_SUFFIX)}
-        for p in files:
-            if not p.stem.endswith(MASK_SUFFIX):
-                photos += 1
-                masks += p.stem in mask_stems
+        photos += len(pairs)
+        masks += sum(mask is not None for _, mask in pairs)
     return photos, masks
 
 

@@ -16,10 +16,10 @@ import io
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
+from engine.compositing import nonzero_box
 from engine.errors import HarmonizerError, ImageReadError
 from engine.registry import DEFAULT_NAME, registry_name, resolve_model, validate_name
 from engine import openraster as ora
@@ -75,10 +75,7 @@ def _placed_foreground(doc: Document) -> OraLayer | None:
     if box is None:
         return None
     x0, y0, x1, y1 = box
-    m = doc.matrix().copy()
-    m[:, 2] -= (x0, y0)
-    size = (x1 - x0, y1 - y0)
-    rgb = cv2.warpAffine(doc.foreground, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    rgb = doc.placed_foreground(box)
     alpha = (doc.composite_mask()[y0:y1, x0:x1] * 255 + 0.5).astype(np.uint8)
     return OraLayer(doc.fg_name or "Foreground", _rgba(rgb, alpha), x0, y0, doc.opacity)
 
@@ -88,13 +85,7 @@ def _result_layer(doc: Document) -> OraLayer | None:
         return None
     # The result equals the composite outside the mask, so its changed box is all that needs storing;
     # drawn at the strength's opacity over the composite it gives exactly what the editor shows.
-    diff = np.any(doc.result != doc.composite(), axis=2)
-    if not diff.any():
-        x0 = y0 = 0
-        x1 = y1 = 1
-    else:
-        rows, cols = np.flatnonzero(diff.any(1)), np.flatnonzero(diff.any(0))
-        x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    x0, y0, x1, y1 = nonzero_box(np.any(doc.result != doc.composite(), axis=2)) or (0, 0, 1, 1)
     crop = np.ascontiguousarray(doc.result[y0:y1, x0:x1])
     return OraLayer(RESULT_LAYER, _rgba(crop), x0, y0, doc.strength, doc.result_visible)
 

@@ -121,6 +121,26 @@ def test_counts_and_settings(env, qtbot):
     assert val_fraction(200) == 0.1 and val_fraction(20) == 0.25
 
 
+def test_photos_in_subfolders_count_as_the_trainer_finds_them(env, qtbot):
+    """A folder whose photos sit in subfolders (one per trip, say), with an upper-case mask suffix and a
+    hidden file: the dialog counts what the trainer will train on, and Start goes ahead."""
+    from trainer.datasets import photo_entries
+
+    tmp_path, _, command = env
+    top = tmp_path / "holidays"
+    for trip, names in (("2023", ("a", "b")), ("2024", ("c",))):
+        (top / trip).mkdir(parents=True)
+        for n in names:
+            Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(top / trip / f"{n}.jpg")
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(top / "2023" / "a_MASK.png")
+    (top / "2024" / ".c.jpg").write_bytes((top / "2024" / "c.jpg").read_bytes())  # a hidden copy
+    entries = photo_entries(top)
+    assert count_photos([top]) == (len(entries), sum(e.mask is not None for e in entries)) == (3, 1)
+    dlg = make_dialog(qtbot, command, top)
+    assert "3 photos, 1 with a mask" in dlg.count_label.text()
+    assert dlg.settings().to_args()[:2] == ["--data", str(top)]
+
+
 def test_fine_tuning_trains_where_the_base_model_trained(env, qtbot):
     """A base that runs at 64 px but was trained at 32 (as the default model runs at 256 and trained at
     128) is fine-tuned at 32: the size list gains it when it is not one of the usual ones."""

@@ -33,10 +33,10 @@ from torch.utils.data import Dataset
 
 from engine.errors import HarmonizerError
 from engine.image_io import read_image, read_mask
+from engine.pairing import image_files, pair_masks
 from trainer import masks as mask_gen
 from trainer.synthesis import perturb
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 MAX_SCALE = 1.35  # random zoom for training crops; cached photos keep just enough pixels for it
 CACHE_BYTES = 2 * 1024**3  # decoded photos are kept in memory when they fit in this
 MIN_FG = 0.01  # a crop whose foreground is smaller than this fraction is redrawn
@@ -73,27 +73,10 @@ class DataReport:
     cached: bool = False
 
 
-def _images_in(folder: Path, recursive: bool) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in it
-        if p.suffix.lower() in IMAGE_EXTS and p.is_file() and not any(s.startswith(".") for s in p.parts[-2:])
-    )
-
-
 def photo_entries(folder: Path) -> list[Entry]:
-    files = _images_in(folder, recursive=True)
-    by_stem = {}
-    for p in files:  # prefer PNG masks when both X_mask.png and X_mask.jpg exist
-        key = str(p.with_suffix(""))
-        if key not in by_stem or p.suffix.lower() == ".png":
-            by_stem[key] = p
     index = _index_rows(folder)
     entries = []
-    for p in files:
-        if p.stem.lower().endswith("_mask"):
-            continue
-        mask = by_stem.get(str(p.with_suffix("")) + "_mask")
+    for p, mask in pair_masks(image_files(folder, recursive=True)):
         group, kind = index.get(p.stem, (str(p.relative_to(folder).with_suffix("")), ""))
         entries.append(Entry(p, mask, None, group, kind))
     return entries
@@ -120,7 +103,7 @@ _TRIPLET = re.compile(r"^(?P<key>.+)_(?P<role>comp|mask|real)$", re.IGNORECASE)
 
 def triplet_entries(folder: Path) -> list[Entry]:
     roles: dict[str, dict[str, Path]] = {}
-    for p in _images_in(folder, recursive=False):
+    for p in image_files(folder):
         m = _TRIPLET.match(p.stem)
         if m:
             roles.setdefault(m["key"], {})[m["role"].lower()] = p
@@ -153,8 +136,8 @@ def iharmony_entries(root: Path) -> list[Entry]:
             for lst in lists:
                 names += [ln.strip() for ln in lst.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
         else:
-            names = [p.name for p in _images_in(sub / "composite_images", recursive=False)]
-        reals = {p.stem: p for p in _images_in(sub / "real_images", recursive=False)} if (sub / "real_images").is_dir() else {}
+            names = [p.name for p in image_files(sub / "composite_images")]
+        reals = {p.stem: p for p in image_files(sub / "real_images")} if (sub / "real_images").is_dir() else {}
         for name in names:
             comp = sub / "composite_images" / Path(name).name
             parts = comp.stem.split("_")
@@ -172,7 +155,7 @@ def find_entries(folder) -> tuple[str, list[Entry]]:
         raise HarmonizerError(f"data folder not found: {folder}")
     if _iharmony_subsets(folder):
         return "iharmony4", iharmony_entries(folder)
-    if any(_TRIPLET.match(p.stem) and p.stem.lower().endswith("_comp") for p in _images_in(folder, False)):
+    if any(_TRIPLET.match(p.stem) and p.stem.lower().endswith("_comp") for p in image_files(folder)):
         return "triplets", triplet_entries(folder)
     return "photos", photo_entries(folder)
 
