@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.compositing import blend_region, mask_box
+from engine.compositing import Harmonization, mask_box
 from engine.errors import MaskError
 
 # Fraction of the full mean/std correction applied per Lab channel (L, a, b). Lightness is the
@@ -53,10 +53,8 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     `composite` is uint8 H x W x 3 RGB, `mask` float32 H x W in 0..1 (soft edges blend). Pixels where
     the mask is 0 are returned unchanged, bit for bit.
     """
-    (x0, y0, x1, y1), region = classical_region(composite, mask)
-    out = composite.copy()
-    out[y0:y1, x0:x1] = blend_region(composite[y0:y1, x0:x1], region, np.asarray(mask, np.float32)[y0:y1, x0:x1])
-    return out
+    box, region = classical_region(composite, mask)
+    return Harmonization(composite, np.asarray(mask, np.float32), box, region).at(1.0)
 
 
 def classical_region(composite: np.ndarray, mask: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:

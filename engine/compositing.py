@@ -5,7 +5,11 @@ only the mask's bounding box: a 12-megapixel frame is never converted to float a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1
 
 
 def nonzero_box(values: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -23,6 +27,38 @@ def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, i
     if box is None:
         raise ValueError("mask_box of an empty mask")
     return box
+
+
+@dataclass(frozen=True)
+class Harmonization:
+    """One harmonization: what went in, and the harmonized pixels of the box that the mask covers.
+
+    `at(strength)` gives the picture at any strength from these float pixels, rounded once; a strength
+    change never runs the method again. `region` is float32 0..255 (clipped), `mask` float32 0..1.
+    """
+
+    composite: np.ndarray
+    mask: np.ndarray
+    box: Box
+    region: np.ndarray
+
+    def at(self, strength: float = 1.0) -> np.ndarray:
+        out = self.composite.copy()
+        if strength > 0:
+            x0, y0, x1, y1 = self.box
+            out[y0:y1, x0:x1] = blend_region(self.composite[y0:y1, x0:x1], self.region,
+                                             self.mask[y0:y1, x0:x1], min(float(strength), 1.0))
+        return out
+
+
+def blend(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:
+    """Full-frame arrays: composite + (harmonized - composite) * mask * strength, exact outside the mask."""
+    box = nonzero_box(mask > 0)
+    if box is None:
+        return composite.copy()
+    x0, y0, x1, y1 = box
+    region = np.asarray(harmonized[y0:y1, x0:x1], np.float32)
+    return Harmonization(composite, np.asarray(mask, np.float32), box, region).at(strength)
 
 
 def blend_region(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float = 1.0) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The stateful API: load a model once, harmonize many composites at their full resolution.
 
-torch is imported only where a network is loaded or run, so the classical method and `blend` (which the
-editor's document uses) never pay for its import, which takes seconds.
+torch is imported only where a network is loaded or run, so the classical method never pays for its
+import, which takes seconds.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.classical import classical_region
 from engine.color_lift import LocalAffine
-from engine.compositing import blend_region, mask_box
+from engine.compositing import Harmonization, mask_box
 from engine.errors import CancelledError, HarmonizerError, MaskError
 from engine.model_file import ModelInfo, load_model
 from engine.registry import resolve_model
@@ -73,18 +73,6 @@ def context_box(mask: np.ndarray, context: float = CONTEXT) -> tuple[int, int, i
     x0, y0, x1, y1 = mask_box(mask)
     pad = int(round(max(x1 - x0, y1 - y0) * context))
     return max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
-
-
-def blend(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:
-    """composite + (harmonized - composite) * mask * strength, exact outside the mask."""
-    out = composite.copy()
-    if strength <= 0 or not (mask > 0).any():
-        return out
-    x0, y0, x1, y1 = mask_box(mask)
-    out[y0:y1, x0:x1] = blend_region(
-        composite[y0:y1, x0:x1], harmonized[y0:y1, x0:x1], mask[y0:y1, x0:x1], min(strength, 1.0)
-    )
-    return out
 
 
 class Harmonizer:
@@ -161,8 +149,16 @@ class Harmonizer:
         cancel: Cancel = None,
     ) -> np.ndarray:
         """Full-resolution harmonization of an RGB uint8 composite; returns uint8 of the same size."""
-        mask = check_inputs(composite, mask)
         strength = check_strength(strength)
+        result = self.run(composite, mask, progress, cancel)
+        out = result.at(strength)
+        _Stepper(progress, cancel)(1.0, "done")
+        return out
+
+    def run(self, composite: np.ndarray, mask: np.ndarray, progress: Progress = None,
+            cancel: Cancel = None) -> Harmonization:
+        """The harmonization as a result that gives the picture at any strength (`.at(strength)`)."""
+        mask = check_inputs(composite, mask)
         step = _Stepper(progress, cancel)
         step(0.0, "preparing")
         if self.method == "classical":
@@ -170,12 +166,7 @@ class Harmonizer:
         else:
             box, region = self._harmonize_network(composite, mask, step)
         step(0.95, "blending")
-        out = composite.copy()
-        if strength > 0:
-            x0, y0, x1, y1 = box
-            out[y0:y1, x0:x1] = blend_region(composite[y0:y1, x0:x1], region, mask[y0:y1, x0:x1], strength)
-        step(1.0, "done")
-        return out
+        return Harmonization(composite, mask, box, region)
 
     def _harmonize_network(self, composite, mask, step) -> tuple[tuple[int, int, int, int], np.ndarray]:
         """(box, float 0..255 harmonized pixels of the box) where the box covers every non-zero mask pixel."""

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.compositing import nonzero_box
+from engine.compositing import blend, nonzero_box
 from engine.errors import HarmonizerError, MaskError
-from engine.harmonizer import blend
 from harmonizer_gui import transform as tf
 from harmonizer_gui.document_mask import MaskEditing
 from harmonizer_gui.history import FieldStep, History, MaskPatch

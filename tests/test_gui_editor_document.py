@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.errors import HarmonizerError, MaskError
-from engine.harmonizer import Harmonizer, blend
+from engine.compositing import blend
+from engine.harmonizer import Harmonizer
 from engine import openraster as ora
 from harmonizer_gui import document_io
 from harmonizer_gui.document import Brush, Document

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from engine.errors import CancelledError, HarmonizerError, MaskError, ModelNotFoundError
-from engine.harmonizer import Harmonizer, blend, context_box
+from engine.compositing import blend
+from engine.harmonizer import Harmonizer, context_box
 from engine.model_file import save_model
 from engine.rainnet import RainNet
 
@@ -240,3 +241,26 @@ def test_mask_value_ranges():
     np.testing.assert_array_equal(h.harmonize(comp, (mask == 1).astype(np.uint8) * 255),
                                   h.harmonize(comp, (mask == 1).astype(np.float32)))
     np.testing.assert_array_equal(h.harmonize(comp, mask == 1), h.harmonize(comp, (mask == 1).astype(np.float32)))
+
+
+def test_a_harmonization_gives_any_strength_without_running_again(monkeypatch):
+    """run() returns the result once; at(strength) is what harmonize(strength) returns, for every strength,
+    and never calls the method again."""
+    rng = np.random.default_rng(3)
+    comp = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:30, 12:40] = 1.0
+    mask[10:30, 12] = 0.5  # a feathered edge
+    h = Harmonizer(method="classical")
+    result = h.run(comp, mask)
+    calls = []
+    monkeypatch.setattr("engine.harmonizer.classical_region", lambda *a: calls.append(a))
+    for strength in (0.0, 0.3, 1.0):
+        monkeypatch.undo()
+        expected = h.harmonize(comp, mask, strength)
+        monkeypatch.setattr("engine.harmonizer.classical_region", lambda *a: calls.append(a))
+        np.testing.assert_array_equal(result.at(strength), expected)
+    assert calls == []
+    np.testing.assert_array_equal(result.at(0.0), comp)
+    x0, y0, x1, y1 = result.box
+    assert (x0, y0, x1, y1) == (12, 10, 40, 30) and result.region.shape == (20, 28, 3)
