@@ -15,15 +15,9 @@ import torch
 import torch.nn as nn
 
 from engine.normalization import build_norm
+from engine.presets import PRESETS
 from engine.transform_head import TransformHead, masked_mean, render
 
-# ngf is the only knob the presets turn: 64 is the published network; the smaller ones are what a
-# laptop CPU can run (and we can train) comfortably.
-PRESETS: dict[str, dict] = {
-    "tiny": {"ngf": 16, "depth": 8},
-    "small": {"ngf": 32, "depth": 8},
-    "base": {"ngf": 64, "depth": 8},
-}
 ATTENTION_LEVELS = 3
 DROPOUT_BLOCKS = 3
 HEADS = ("pixel", "transform")

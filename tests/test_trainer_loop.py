@@ -532,3 +532,23 @@ def test_ema_validates_and_exports_the_weight_average_and_resumes_exactly(tmp_pa
 
     rc, events, err = run_cli(capsys, *common, "--steps", 2, "--ema", 1.0, "--run-dir", tmp_path / "z")
     assert rc == 1 and "--ema" in events[-1]["message"]
+
+
+def test_a_run_from_scratch_builds_a_registry_preset(tmp_path, capsys):
+    """--preset picks the architecture from engine.presets (the default is DEFAULT_PRESET); --ngf
+    overrides the preset's width; a preset with --init, or an unknown one, is one clear line."""
+    from engine.presets import DEFAULT_PRESET, PRESETS
+
+    data = photo_folder(tmp_path / "photos", n=6, corrupt=0)
+    small = ["--data", data, "--size", "32", "--batch", "2", "--workers", "0", "--threads", "1", "--steps", "1"]
+    rc, events, err = run_cli(capsys, *small, "--preset", "tiny", "--run-dir", tmp_path / "t")
+    assert rc == 0, err
+    config = read_info(events[-1]["model_path"]).config
+    assert config["ngf"] == PRESETS["tiny"]["ngf"] and config["depth"] == 5  # 32 px allows depth 5 at most
+    rc, events, err = run_cli(capsys, *small, "--run-dir", tmp_path / "d")
+    assert rc == 0 and read_info(events[-1]["model_path"]).config["ngf"] == PRESETS[DEFAULT_PRESET]["ngf"]
+    rc, events, err = run_cli(capsys, *small, "--preset", "tiny", "--ngf", 4, "--run-dir", tmp_path / "o")
+    assert rc == 0 and read_info(events[-1]["model_path"]).config["ngf"] == 4
+    rc, events, err = run_cli(capsys, *small, "--preset", "tiny", "--init", events[-1]["model_path"],
+                              "--run-dir", tmp_path / "i")
+    assert rc == 1 and "--preset" in events[-1]["message"]

@@ -10,6 +10,7 @@ import shlex
 import sys
 
 from engine.errors import HarmonizerError
+from engine.presets import DEFAULT_PRESET, PRESETS
 from trainer.progress import make_reporter
 
 EPILOG = """\
@@ -33,8 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="MODEL", help="fine-tune from a model: default, a model name, or a file")
     p.add_argument("--norm", choices=["rain", "instance", "adain", "spade", "batch"],
                    help="decoder normalization (default rain)")
-    p.add_argument("--ngf", type=int, help="generator width (default 32; 64 is the published network)")
-    p.add_argument("--depth", type=int, help="U-Net depth (default 8, fewer for sizes not divisible by 256)")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help=f"generator architecture (default {DEFAULT_PRESET}: " + "; ".join(
+                       f"{k} ngf {v['ngf']} depth {v['depth']}" for k, v in PRESETS.items()) + ")")
+    p.add_argument("--ngf", type=int, help="generator width, overriding the preset's (64 is the published network)")
+    p.add_argument("--depth", type=int, help="U-Net depth, overriding the preset's (fewer for sizes not divisible by 256)")
     p.add_argument("--size", type=int, help="working size in pixels (default 256, or the --init model's)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int, help="train for E epochs (default 10)")

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 from engine.errors import HarmonizerError
 from engine.model_file import load_model, read_info
-from engine.rainnet import HEADS, RainNet
+from engine.presets import DEFAULT_PRESET, PRESETS
+from engine.rainnet import HEADS, RainNet, build_rainnet
 from engine.registry import DEFAULT_NAME, resolve_model, validate_name
 from trainer.progress import Reporter
 
@@ -21,8 +22,9 @@ class TrainConfig:
     data: list[str] = field(default_factory=list)
     init: str | None = None
     norm: str | None = None  # None: "rain", or the --init model's
-    ngf: int | None = None  # None: 32, or the --init model's
-    depth: int | None = None  # None: 8, or less when the working size needs it
+    preset: str | None = None  # an architecture from engine.rainnet.PRESETS; None: DEFAULT_PRESET
+    ngf: int | None = None  # None: the preset's, or the --init model's
+    depth: int | None = None  # None: the preset's, or less when the working size needs it
     size: int | None = None  # None: 256, or the size the --init model was trained at
     run_size: int | None = None  # the exported model's working size; None: `size` (see build_generator)
     epochs: int | None = None
@@ -91,8 +93,8 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
     cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 
 
-def default_depth(size: int) -> int:
-    depth = 8
+def default_depth(size: int, deepest: int = 8) -> int:
+    depth = deepest
     while depth > 2 and size % 2**depth:
         depth -= 1
     return depth
@@ -102,6 +104,8 @@ def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | Non
     """The generator and its architecture config; --init supplies both architecture and weights."""
     if cfg.init and init_state is None:
         model, info = load_model(resolve_model(cfg.init), "cpu")
+        if cfg.preset:
+            raise HarmonizerError("--preset conflicts with --init (the base model's architecture is kept); leave it out")
         arch = dict(model.config)
         for key in ("ngf", "depth", "norm"):
             wanted = getattr(cfg, key)
@@ -120,10 +124,11 @@ def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | Non
         cfg.head, cfg.local = base_head, arch.get("local", True)
         reporter.note(f"fine-tuning {info.path.name} (ngf {cfg.ngf}, depth {cfg.depth}, norm {cfg.norm})")
         return model.train()
+    preset = PRESETS[cfg.preset or DEFAULT_PRESET]
     cfg.norm = cfg.norm or "rain"
-    cfg.ngf = cfg.ngf or 32
+    cfg.ngf = cfg.ngf or preset["ngf"]
     cfg.size = cfg.size or 256
-    cfg.depth = cfg.depth or default_depth(cfg.size)
+    cfg.depth = cfg.depth or default_depth(cfg.size, preset["depth"])
     return _fresh(cfg)
 
 
@@ -141,8 +146,8 @@ def _converted(base: RainNet, cfg: TrainConfig, reporter: Reporter, name: str) -
 
 def _fresh(cfg: TrainConfig) -> RainNet:
     # Dropout is the pixel head's noise source for its GAN; a regressed transform only loses by it.
-    return RainNet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm, head=cfg.head, local=cfg.local is not False,
-                   dropout=0.0 if cfg.head == "transform" else 0.5)
+    return build_rainnet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm, head=cfg.head, local=cfg.local is not False,
+                         dropout=0.0 if cfg.head == "transform" else 0.5)
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -167,6 +172,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--ema must be a decay in [0, 1), e.g. 0.999 (0 = off)")
     if not 0 <= cfg.val_fraction < 1:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
+    if cfg.preset is not None and cfg.preset not in PRESETS:
+        raise HarmonizerError(f"unknown preset {cfg.preset!r}; use {', '.join(PRESETS)}")
     if cfg.head not in HEADS:
         raise HarmonizerError(f"unknown head {cfg.head!r}; use {' or '.join(HEADS)}")
     if cfg.loss not in ("fnmse", "l1"):
