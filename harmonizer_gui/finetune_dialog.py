@@ -26,8 +26,9 @@ from engine.pairing import image_files, pair_masks
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
 from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
 from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
-from harmonizer_gui.training_process import (
-    ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING, TrainingProcess,
+from harmonizer_gui.training_process import TrainingProcess
+from harmonizer_gui.training_run import (
+    ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING,
 )
 
 SCRATCH = ""  # base-model combo data for "no base model"

@@ -12,7 +12,7 @@ from PIL import Image  # noqa: E402
 
 from engine.registry import list_models  # noqa: E402
 from harmonizer_gui.finetune_dialog import FinetuneDialog  # noqa: E402
-from harmonizer_gui.training_process import FINISHED, STOPPED  # noqa: E402
+from harmonizer_gui.training_run import FINISHED, STOPPED  # noqa: E402
 from ui_gaps import GAP_LIMIT_S, GapMeter  # noqa: E402
 
 # A network small enough to train for a few steps in seconds on a shared 2-core machine.

@@ -19,7 +19,8 @@ from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
 from harmonizer_gui.finetune_dialog import (  # noqa: E402
     FinetuneDialog, FinetuneSettings, count_photos, propose_name, val_fraction,
 )
-from harmonizer_gui.training_process import FINISHED, STOPPED, TrainingProcess  # noqa: E402
+from harmonizer_gui.training_process import TrainingProcess  # noqa: E402
+from harmonizer_gui.training_run import FINISHED, STOPPED  # noqa: E402
 
 # Speaks the documented protocol; `--steps-slow` makes it wait so a test can stop it mid-run.
 FAKE = """

@@ -10,9 +10,8 @@ import pytest
 pytest.importorskip("PySide6")
 
 from harmonizer_gui.curves_widget import RIGHT, CurvesWidget, nice_ticks  # noqa: E402
-from harmonizer_gui.training_process import (  # noqa: E402
-    CANCELLED, FAILED, FINISHED, STOPPED, RunState, TrainingProcess,
-)
+from harmonizer_gui.training_process import TrainingProcess  # noqa: E402
+from harmonizer_gui.training_run import CANCELLED, FAILED, FINISHED, STOPPED, RunState  # noqa: E402
 
 START = {"event": "start", "total_steps": 10, "epochs": 2, "minutes": None, "train_images": 8,
          "val_images": 2, "device": "cpu", "run_dir": "/tmp/run"}

@@ -13,11 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "trainer", "harmonizer_cli")
+# The editor's models and file formats, which docs/architecture.md lists as Qt-free: state and rules that
+# tests (and scripts) use without a display.
+QT_FREE_GUI = ("document", "document_io", "document_mask", "history", "mask_ops", "platform_check",
+               "project_io", "settings", "training_run", "transform", "transform_tool")
 QT_ROOTS = {"PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "qtpy"}
 
 
 def modules() -> list[tuple[str, Path]]:
-    found = []
+    found = [(f"harmonizer_gui.{name}", ROOT / "harmonizer_gui" / f"{name}.py") for name in QT_FREE_GUI]
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -79,6 +83,12 @@ def test_sources_do_not_import_qt():
     assert modules(), "no modules found under engine/ or trainer/"
     offenders = {name: hits for name, path in modules() if (hits := qt_imports(path.read_text("utf-8")))}
     assert not offenders, f"Qt imported in headless packages: {offenders}"
+
+
+def test_the_architecture_doc_names_the_qt_free_gui_modules():
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    line = next(ln for ln in doc.splitlines() if ln.startswith("Qt-free modules of the editor:"))
+    assert sorted(m.strip(" `.") for m in line.split(":", 1)[1].split(",")) == sorted(f"{m}.py" for m in QT_FREE_GUI)
 
 
 def test_the_engine_imports_neither_the_editor_nor_the_trainer():
