@@ -90,7 +90,7 @@ class BatchDialog(QDialog):
         self._unmatched: list = []
         self._after_run = None
         self._build()
-        self._refresh_models()
+        self.refresh_models()
         self._restore_settings()
         self._sync_format()
         self._scan()
@@ -237,7 +237,7 @@ class BatchDialog(QDialog):
         outer.addWidget(scrolling(body), 1)
         outer.addLayout(buttons)  # outside the scroll area: Start and Close are always in reach
 
-    def _refresh_models(self) -> None:
+    def refresh_models(self) -> None:
         current = self.method_combo.currentData()
         self.method_combo.clear()
         for info in list_models():
@@ -510,6 +510,14 @@ class BatchDialog(QDialog):
         self.save_report_btn.setEnabled(not running and self.report is not None)
 
     # -- closing -------------------------------------------------------------------------------------
+    def can_close(self, then) -> bool:
+        """For the editor's window closing: True when idle; else cancel the export (files written stay)
+        and call `then` once its thread has ended."""
+        if not self.running:
+            return True
+        self.request_cancel_then(then)
+        return False
+
     def request_cancel_then(self, callback) -> None:
         """Cancel a running batch and call back once its thread has ended (used when the app quits)."""
         if not self.running:

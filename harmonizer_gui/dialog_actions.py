@@ -1,53 +1,38 @@
-"""Hooks the fine-tune and batch dialogs into the editor's main window (Tools menu, quitting, model switch).
+"""The editor's Tools dialogs (fine-tune, batch export): created on first use, told which model the
+editor uses, and asked before the window closes while one of them is working.
 
-The editor calls `install(main_window)` once; everything else stays in this module so the main window
-needs no knowledge of the dialogs beyond that call.
+The window it serves is an `EditorHost`: the main window, or a small stand-in in tests. Its menu
+actions are built in menus.py like every other action.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Protocol
 
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
-
-
-OBJECT_NAME = "harmonizer_dialog_actions"
-# Method names, in order of preference, through which the editor can switch to a model by path or name.
-EDITOR_MODEL_SETTERS = ("select_model", "set_model")
-EDITOR_MODEL_REFRESHERS = ("refresh_models", "reload_models")
-EDITOR_MODEL_GETTER = "current_model"  # what the editor harmonizes with, as select_model takes it
+from PySide6.QtCore import QObject
 
 
-def tools_menu(main_window) -> QMenu:
-    bar = main_window.menuBar()
-    for action in bar.actions():
-        menu = action.menu()
-        if menu is not None and menu.title().replace("&", "").strip().lower() == "tools":
-            return menu
-    return bar.addMenu("&Tools")
+class EditorHost(Protocol):
+    """What the dialogs need from the editor's window (a QMainWindow)."""
+
+    def current_model(self) -> str | None: ...  # what the editor harmonizes with, as select_model takes it
+
+    def select_model(self, path_or_name: str) -> None: ...
+
+    def refresh_models(self) -> None: ...  # a model was installed: offer it
+
+    def statusBar(self): ...
 
 
 class DialogActions(QObject):
-    """Owns the two dialogs (one of each per window, created on first use) and their menu actions."""
+    """Owns the two dialogs, one of each per window."""
 
-    def __init__(self, main_window):
-        super().__init__(main_window)
-        self.setObjectName(OBJECT_NAME)
-        self.window = main_window
+    def __init__(self, window: EditorHost):
+        super().__init__(window)
+        self.window = window
         # Created on first use: the editor starts without paying for either dialog's imports.
         self.finetune = None
         self.batch = None
-        menu = tools_menu(main_window)
-        self.finetune_action = QAction("Fine-tune on your photos…", main_window)
-        self.finetune_action.setStatusTip("Train a model on your own photos in the background")
-        self.finetune_action.triggered.connect(self.show_finetune)
-        self.batch_action = QAction("Batch export…", main_window)
-        self.batch_action.setStatusTip("Harmonize a folder of composites or .ora projects")
-        self.batch_action.triggered.connect(self.show_batch)
-        menu.addAction(self.finetune_action)
-        menu.addAction(self.batch_action)
-        main_window.installEventFilter(self)
 
     def show_finetune(self):
         if self.finetune is None:
@@ -55,11 +40,8 @@ class DialogActions(QObject):
 
             self.finetune = FinetuneDialog(self.window)
             self.finetune.model_ready.connect(self._on_model_ready)
-            self.finetune.use_model.connect(self.switch_model)
-        self.finetune.show()
-        self.finetune.raise_()
-        self.finetune.activateWindow()
-        return self.finetune
+            self.finetune.use_model.connect(self.window.select_model)
+        return _bring_up(self.finetune)
 
     def show_batch(self):
         if self.batch is None:
@@ -67,61 +49,34 @@ class DialogActions(QObject):
 
             self.batch = BatchDialog(self.window)
         else:
-            self.batch._refresh_models()  # a model trained since the last opening must be offered
+            self.batch.refresh_models()  # a model trained since the last opening must be offered
         # A batch is the picture on screen done many times over: it starts with the editor's model.
-        model = getattr(self.window, EDITOR_MODEL_GETTER, None)
-        if callable(model) and model() and not self.batch.running:
-            self.batch.select_model(model())
-        self.batch.show()
-        self.batch.raise_()
-        self.batch.activateWindow()
-        return self.batch
+        model = self.window.current_model()
+        if model and not self.batch.running:
+            self.batch.select_model(model)
+        return _bring_up(self.batch)
 
     def _on_model_ready(self, name: str, path: str) -> None:
-        for attr in EDITOR_MODEL_REFRESHERS:
-            if callable(getattr(self.window, attr, None)):
-                getattr(self.window, attr)()
-                break
+        self.window.refresh_models()
         if self.batch is not None:
-            self.batch._refresh_models()
-        self._status(f"Fine-tuned model “{name}” is ready; the fine-tune window offers to use it.")
+            self.batch.refresh_models()
+        self.window.statusBar().showMessage(
+            f"Fine-tuned model “{name}” is ready; the fine-tune window offers to use it.", 10000)
 
-    def switch_model(self, path: str) -> bool:
-        for attr in EDITOR_MODEL_SETTERS:
-            setter = getattr(self.window, attr, None)
-            if callable(setter):
-                setter(path)
-                return True
-        self._status(f"Choose “{Path(path).stem}” in the model list to use it.")
-        return False
-
-    def _status(self, text: str) -> None:
-        bar = getattr(self.window, "statusBar", None)
-        if callable(bar):
-            bar().showMessage(text, 10000)
-
-    def eventFilter(self, obj, event) -> bool:
-        # Quitting with a trainer or a batch running: stop them cleanly first (the trainer saves a
-        # checkpoint), then close the window for real; the editor's own close handling runs then.
-        if obj is self.window and event.type() == QEvent.Close:
-            if self.finetune is not None and self.finetune.process.active:
-                event.ignore()
-                self.finetune.request_stop_then(self._close_again)
-                return True
-            if self.batch is not None and self.batch.running:
-                event.ignore()
-                self.batch.request_cancel_then(self._close_again)
-                return True
-        return False
-
-    def _close_again(self) -> None:
-        self.window.close()
+    def can_close(self, then: Callable[[], None]) -> bool:
+        """True when no dialog is working. Otherwise a running trainer is stopped cleanly (it saves a
+        checkpoint) or a batch cancelled, after asking, and `then` runs once it has; False meanwhile."""
+        for dialog in (self.finetune, self.batch):
+            if dialog is not None and not dialog.can_close(then):
+                return False
+        return True
 
 
-def install(main_window) -> DialogActions:
-    """Add the Tools menu entries to `main_window` (idempotent) and return the controller."""
-    existing = main_window.findChild(DialogActions, OBJECT_NAME)
-    return existing if existing is not None else DialogActions(main_window)
+def _bring_up(dialog):
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
 
 
 def screenshot_dialog(main_window, kind: str, out_path) -> Path:
@@ -132,7 +87,7 @@ def screenshot_dialog(main_window, kind: str, out_path) -> Path:
     from engine.atomic import atomic_path
     from engine.errors import ImageWriteError
 
-    controller = install(main_window)
+    controller = main_window.dialogs
     shows = {"finetune": controller.show_finetune, "batch": controller.show_batch}
     if kind not in shows:
         raise ValueError(f"unknown dialog {kind!r}; use finetune or batch")

@@ -293,7 +293,7 @@ class Document(MaskEditing):
             self._mask_region_changed(step.box)
         else:
             self._set_fields(step.after if forward else step.before)
-        self._mark_modified()
+        self.mark_modified()
 
     def change(self, label: str, merge: bool = False, **values) -> None:
         """Set attributes as one undoable step. Changing the composite drops the (now stale) result,
@@ -310,7 +310,7 @@ class Document(MaskEditing):
         else:
             self.history.push(FieldStep(label, before, dict(values)))
         self._set_fields(values)
-        self._mark_modified()
+        self.mark_modified()
         self.events.history()
 
     def undo(self) -> str | None:
@@ -323,7 +323,7 @@ class Document(MaskEditing):
         self.events.history()
         return label
 
-    def _mark_modified(self, value: bool = True) -> None:
+    def mark_modified(self, value: bool = True) -> None:
         if self.modified != value:
             self.modified = value
             self.events.modified(value)
@@ -331,7 +331,7 @@ class Document(MaskEditing):
     def mark_saved(self, path=None) -> None:
         if path is not None:
             self.path = path
-        self._mark_modified(False)
+        self.mark_modified(False)
 
     def snapshot(self) -> "Document":
         """A detached copy for saving on another thread. Layers are never modified in place, so they are
@@ -374,7 +374,7 @@ class Document(MaskEditing):
         if foreground is not None and transform is None:
             self._set_fields({"transform": self.placement_for(self.fg_size)})
         self.set_strength(strength)
-        self._mark_modified(False)
+        self.mark_modified(False)
         self.events.history()
 
     @staticmethod
@@ -456,7 +456,7 @@ class Document(MaskEditing):
             self.strength = value
             self.events.strength(value)
             if self.result is not None:
-                self._mark_modified()
+                self.mark_modified()
                 box = self.result_box()
                 if box is not None:
                     self.events.changed(box)
@@ -468,7 +468,7 @@ class Document(MaskEditing):
             self.model = name
             self.events.model(name)
             if by_user:
-                self._mark_modified()
+                self.mark_modified()
 
 
 def _matching16(rgb16, rgb):

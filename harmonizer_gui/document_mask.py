@@ -90,7 +90,7 @@ class MaskEditing:
             x0, y0, x1, y1 = canvas_box
             shown_before = self._cmask[y0:y1, x0:x1] > 0
         self._mask_region_changed(changed, shown_before)
-        self._mark_modified()
+        self.mark_modified()
         return canvas_box
 
     def _patch_stale_result(self, box: Box, shown_before: np.ndarray) -> None:

@@ -153,7 +153,7 @@ class FinetuneDialog(QDialog):
         self._stop_timer.timeout.connect(self._stop_overdue)
         self._build()
         self._load_resume_state()
-        self._refresh_models()
+        self.refresh_models()
         self._refresh_counts()
         self._validate_name()
         self._update_buttons()
@@ -406,7 +406,7 @@ class FinetuneDialog(QDialog):
                 self.count_label.setText(f"{photos} photo{'s' * (photos != 1)}, {masks} with a mask{note}.{short}")
         self._update_buttons()
 
-    def _refresh_models(self) -> None:
+    def refresh_models(self) -> None:
         self.base_combo.blockSignals(True)
         self.base_combo.clear()
         models = list_models()
@@ -749,6 +749,14 @@ class FinetuneDialog(QDialog):
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
         )
         return answer == QMessageBox.Yes
+
+    def can_close(self, then) -> bool:
+        """For the editor's window closing: True when no training runs; else ask, stop it cleanly and
+        call `then` once the trainer has exited (False meanwhile, or when the user keeps training)."""
+        if not self.process.active:
+            return True
+        self.request_stop_then(then)
+        return False
 
     def request_stop_then(self, callback) -> bool:
         """If training runs, ask, stop it and call `callback` once the trainer has exited; returns

@@ -83,6 +83,11 @@ class History:
         self._undo.append(step)
         return step.label
 
+    @property
+    def depth(self) -> int:
+        """Steps that can be undone now."""
+        return len(self._undo)
+
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()

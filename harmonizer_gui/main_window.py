@@ -59,9 +59,9 @@ class MainWindow(FileCommands, QMainWindow):
         self.dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self._build_status()
+        self.dialogs = dialog_actions.DialogActions(self)
         menus.build_menus(self)
         self.toolbar = menus.build_toolbar(self)
-        dialog_actions.install(self)
         self.setAcceptDrops(True)
         self._connect()
         self._apply_prefs()
@@ -193,7 +193,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.split_action.setChecked(self.canvas.split)
         self.split_action.blockSignals(False)
 
-    # -- models (also called by dialog_actions) --------------------------------------------------------
+    # -- models (the EditorHost of dialog_actions) --------------------------------------------------------
     def select_model(self, path_or_name: str) -> None:
         self.panel.refresh_models()
         self.controller.select_model(str(path_or_name))
@@ -272,7 +272,7 @@ class MainWindow(FileCommands, QMainWindow):
         doc = self.doc
         if doc.background is None or not doc.modified:
             return False
-        key = (doc.revision, len(doc.history._undo), doc.strength, id(doc.result))
+        key = (doc.revision, doc.history.depth, doc.strength, id(doc.result))
         if key == self._autosaved_revision or (self._autosave_thread and self._autosave_thread.is_alive()):
             return False
         self._autosaved_revision = key
@@ -298,13 +298,18 @@ class MainWindow(FileCommands, QMainWindow):
         if not self.attempt(document_io.load_project, self.doc, path, confirm_model=lambda _: True):
             return False
         self.doc.path = None
-        self.doc._mark_modified(True)
+        self.doc.mark_modified()
         self._update_title()
         self.controller.select_model(self.doc.model)
         self.show_message("Recovered the autosaved picture; save it to keep it.")
         return True
 
     def closeEvent(self, event) -> None:
+        # A trainer or a batch still working is stopped cleanly first (the trainer saves a checkpoint);
+        # the window then closes for real, and only then asks about the picture.
+        if not self.dialogs.can_close(then=self.close):
+            event.ignore()
+            return
         if self.canvas.transforming:
             self.canvas.commit_transform()
         if not self.confirm_discard():

@@ -113,7 +113,11 @@ def build_menus(w) -> None:
     _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")
     _action(w, m, "Discard result", w.doc.clear_result)
 
-    bar.addMenu("&Tools")  # filled by dialog_actions.install
+    m = bar.addMenu("&Tools")
+    w.finetune_action = _action(w, m, "Fine-tune on your photos…", w.dialogs.show_finetune, [],
+                                "Train a model on your own photos in the background")
+    w.batch_action = _action(w, m, "Batch export…", w.dialogs.show_batch, [],
+                             "Harmonize a folder of composites or .ora projects")
 
     m = bar.addMenu("&Help")
     _action(w, m, "Keyboard shortcuts", lambda: shortcuts_dialog(w).exec(), ["F1"])

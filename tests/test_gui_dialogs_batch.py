@@ -159,7 +159,7 @@ def test_cli_and_dialog_write_identical_files(inputs, qtbot):
 def test_batch_export_starts_with_the_editors_model(inputs, qtbot):
     from engine.model_file import save_model
     from engine.rainnet import RainNet
-    from harmonizer_gui import dialog_actions, settings
+    from harmonizer_gui import settings
     from harmonizer_gui.main_window import MainWindow
 
     tmp_path, _folder = inputs
@@ -169,8 +169,7 @@ def test_batch_export_starts_with_the_editors_model(inputs, qtbot):
     qtbot.addWidget(window)
     window.select_model(str(mine))
     qtbot.waitUntil(lambda: window.controller.loaded_model == str(mine), timeout=60_000)
-    controller = dialog_actions.install(window)
-    controller.batch_action.trigger()  # Tools ▸ Batch export…
-    assert controller.batch.method_combo.currentData() == "mine"
-    assert controller.batch.options().model == "mine"
+    window.batch_action.trigger()  # Tools ▸ Batch export…
+    assert window.dialogs.batch.method_combo.currentData() == "mine"
+    assert window.dialogs.batch.options().model == "mine"
     window.close()

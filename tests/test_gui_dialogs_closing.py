@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QMainWindow, QScrollArea  # noqa: E402
+from PySide6.QtWidgets import QScrollArea  # noqa: E402
 
-from harmonizer_gui import dialog_actions  # noqa: E402
+from editor_host import StandInEditor  # noqa: E402
 from harmonizer_gui.batch_dialog import BatchDialog  # noqa: E402
 from harmonizer_gui.dialog_layout import BODY_NAME  # noqa: E402
 from harmonizer_gui.finetune_dialog import FinetuneDialog  # noqa: E402
@@ -23,15 +23,14 @@ USABLE_HEIGHT = 768 - 80
 
 @pytest.fixture
 def window(env, qtbot):  # noqa: F811
-    win = QMainWindow()
+    win = StandInEditor()
     qtbot.addWidget(win)
     win.show()
     return win
 
 
 def open_dialog(window, kind):
-    controller = dialog_actions.install(window)
-    return controller.show_finetune() if kind == "finetune" else controller.show_batch()
+    return window.dialogs.show_finetune() if kind == "finetune" else window.dialogs.show_batch()
 
 
 @pytest.mark.parametrize("kind", ["finetune", "batch"])

@@ -11,10 +11,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QMainWindow  # noqa: E402
 
 from engine.devices import cuda_if_known  # noqa: E402
-from harmonizer_gui import dialog_actions  # noqa: E402
 from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
 from harmonizer_gui.finetune_dialog import (  # noqa: E402
     FinetuneDialog, FinetuneSettings, count_photos, propose_name, val_fraction,
@@ -276,16 +274,19 @@ def test_a_trainer_that_ignores_stop_can_be_force_quit(env, qtbot, monkeypatch):
     assert dlg.resume_btn.isEnabled()  # the checkpoint it left can still be resumed
 
 
-def test_closing_while_training_asks_then_stops_cleanly(env, qtbot, monkeypatch):
+def test_closing_the_editor_while_training_asks_then_stops_cleanly(env, qtbot, monkeypatch):
+    from harmonizer_gui import settings
+    from harmonizer_gui.main_window import MainWindow
+
     tmp_path, photos, command = env
-    window = QMainWindow()
+    window = MainWindow(settings.Preferences(model="classical", autosave_seconds=0), device="cpu")
+    window.prompt_on_close = False
     qtbot.addWidget(window)
-    controller = dialog_actions.install(window)
-    assert dialog_actions.install(window) is controller  # idempotent
-    tools = dialog_actions.tools_menu(window)
+    tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
     assert [a.text() for a in tools.actions()] == ["Fine-tune on your photos…", "Batch export…"]
     window.show()
-    dlg = controller.show_finetune()
+    window.finetune_action.trigger()  # Tools ▸ Fine-tune on your photos…
+    dlg = window.dialogs.finetune
     dlg.process._command = command
     dlg.add_folder(str(photos))
     dlg.name_edit.setText("mine")

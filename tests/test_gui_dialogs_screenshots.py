@@ -14,9 +14,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QMainWindow  # noqa: E402
-
-from harmonizer_gui.dialog_actions import install, screenshot_dialog  # noqa: E402
+from editor_host import StandInEditor  # noqa: E402
+from harmonizer_gui.dialog_actions import screenshot_dialog  # noqa: E402
 from test_gui_dialogs_finetune import TINY, make_photos  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -36,14 +35,13 @@ def out_dir(tmp_path) -> Path:
 @pytest.fixture
 def window(qtbot, no_bundled_models):
     # A tiny run from scratch (the bundled model's architecture would not fit the tiny settings).
-    win = QMainWindow()
-    win.setWindowTitle("Harmonizer")
+    win = StandInEditor()
     qtbot.addWidget(win)
     return win
 
 
 def test_finetune_dialog_screenshot_mid_run(window, tmp_path, qtbot):
-    dlg = install(window).show_finetune()
+    dlg = window.dialogs.show_finetune()
     dlg.add_folder(str(make_photos(tmp_path / "holiday-photos", n=10)))
     dlg.name_edit.setText("holiday")
     dlg.epochs_spin.setValue(40)
@@ -73,7 +71,7 @@ def test_batch_dialog_screenshot_after_a_run(window, tmp_path, qtbot):
     (folder / "scan-0042.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     Image.fromarray(composite(7)[1]).save(folder / "scan-0042_mask.png")
     Image.fromarray(composite(8)[0]).save(folder / "unmasked.jpg")
-    dlg = install(window).show_batch()
+    dlg = window.dialogs.show_batch()
     dlg.set_input_folder(str(folder))
     dlg.method_combo.setCurrentIndex(dlg.method_combo.findData("classical"))
     with qtbot.waitSignal(dlg.worker_done, timeout=120_000):

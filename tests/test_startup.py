@@ -46,7 +46,7 @@ print("NO TORCH")
 GUI_PROBE = """
 import sys
 from harmonizer_gui.app import application
-from harmonizer_gui import dialog_actions, settings
+from harmonizer_gui import settings
 from harmonizer_gui.main_window import MainWindow
 
 app = application()
@@ -57,7 +57,7 @@ window.prompt_on_close = False
 window.show()
 print("window: " + ("TORCH" if "torch" in sys.modules else "no torch"))
 window.controller.select_model("classical")  # the forms below are what is measured, not the model
-actions = dialog_actions.install(window)
+actions = window.dialogs
 actions.show_batch()
 actions.show_finetune()
 app.processEvents()
