@@ -105,7 +105,6 @@ def wait_for_result(window, timeout_ms: int = HARMONIZE_TIMEOUT_MS) -> bool:
 def screenshot(window, out: Path, dialog: str | None, model: str | None) -> int:
     window.resize(*SCREENSHOT_SIZE)
     window.set_overlay_visible(False)  # the picture should show the result, not the mask tint
-    window.overlay_action.setChecked(False)
     window.show()
     QApplication.processEvents()
     window.canvas.fit()

@@ -7,8 +7,6 @@ and hands the document one transform on Enter.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
@@ -17,13 +15,13 @@ from harmonizer_gui.canvas_image import CanvasImage
 from harmonizer_gui.canvas_keys import SpaceToCanvas
 from harmonizer_gui.canvas_tablet import CanvasTablet
 from harmonizer_gui.canvas_painting import CanvasPainting
-from harmonizer_gui.document import PRESSURE_MODES, Brush, Document
+from harmonizer_gui.document import Brush, Document
+from harmonizer_gui.tool_settings import ToolSettings
 from harmonizer_gui.transform_tool import TransformTool
 
 ZOOM_MIN, ZOOM_MAX = 0.02, 32.0
 ZOOM_STEP = 1.25
 FIT_MARGIN = 24
-BRUSH_MIN, BRUSH_MAX = 1.0, 2000.0
 CURSORS = {"move": Qt.SizeAllCursor, "rotate": Qt.CrossCursor, "n": Qt.SizeVerCursor, "s": Qt.SizeVerCursor,
            "e": Qt.SizeHorCursor, "w": Qt.SizeHorCursor, "nw": Qt.SizeFDiagCursor, "se": Qt.SizeFDiagCursor,
            "ne": Qt.SizeBDiagCursor, "sw": Qt.SizeBDiagCursor}
@@ -32,21 +30,18 @@ CURSORS = {"move": Qt.SizeAllCursor, "rotate": Qt.CrossCursor, "n": Qt.SizeVerCu
 class Canvas(CanvasPainting, CanvasTablet, QWidget):
     zoom_changed = Signal(float)
     cursor_moved = Signal(int, int)         # canvas pixel under the pointer, (-1, -1) outside
-    brush_changed = Signal()
-    tool_changed = Signal(str)              # "brush" or "eraser"
     stroke_finished = Signal()
     transform_mode_changed = Signal(bool)
     view_mode_changed = Signal(str)         # "normal", "before" (key held) or "split"
 
-    def __init__(self, doc: Document, parent=None):
+    def __init__(self, doc: Document, tools: ToolSettings | None = None, parent=None):
         super().__init__(parent)
         self.doc = doc
-        self.brush = Brush()
-        self.tool = "brush"
+        self.tools = tools or ToolSettings()
         self.zoom = 1.0
         self.offset = (0.0, 0.0)
         self.fit_mode = True  # keep fitting on resize until the user zooms
-        self.display = Display(doc, self)
+        self.display = Display(doc, self.tools, self)
         self.display.updated.connect(self._on_display_updated)
         self.split = False
         self.split_pos = 0.5
@@ -64,6 +59,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         self.setMinimumSize(320, 240)
         self.setAttribute(Qt.WA_OpaquePaintEvent)
         self._space_router = SpaceToCanvas(self)
+        self.tools.events.tool.connect(self._on_tool)
+        self.tools.events.brush.connect(self.update)  # the outline's size and hardness
         doc.events.changed.connect(self._on_changed)
         doc.events.layers.connect(self._on_layers)
         self._on_layers()
@@ -89,21 +86,6 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
     @property
     def before(self) -> CanvasImage | None:
         return self.display.before
-
-    @property
-    def overlay_visible(self) -> bool:
-        return self.display.overlay_visible
-
-    @property
-    def overlay_color(self):
-        return self.display.overlay_color
-
-    @property
-    def overlay_opacity(self) -> float:
-        return self.display.overlay_opacity
-
-    def set_overlay(self, visible: bool | None = None, color=None, opacity: float | None = None) -> None:
-        self.display.set_overlay(visible, color, opacity)
 
     def flush(self) -> None:
         """Bring the shown pixels fully up to date now (they otherwise catch up band by band)."""
@@ -189,36 +171,18 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
     def view_mode(self) -> str:
         return "before" if self._holding_before else ("split" if self.split else "normal")
 
-    # -- tools -----------------------------------------------------------------------------------------
-    def set_tool(self, tool: str) -> None:
-        if tool not in ("brush", "eraser"):
-            raise ValueError(tool)
-        self.tool = tool
-        self.tool_changed.emit(tool)
+    # -- tools (their settings live in self.tools) ------------------------------------------------------
+    @property
+    def brush(self) -> Brush:
+        return self.tools.brush
+
+    @property
+    def tool(self) -> str:
+        return self.tools.tool
+
+    def _on_tool(self, _tool: str) -> None:
         self._update_cursor()
         self.update()
-
-    def swap_tool(self) -> None:
-        self.set_tool("eraser" if self.tool == "brush" else "brush")
-
-    def set_brush(self, size: float | None = None, hardness: float | None = None, pressure: str | None = None) -> None:
-        old = self._cursor_rect()
-        if pressure in PRESSURE_MODES:
-            self.brush.pressure = pressure
-        if size is not None:
-            self.brush.size = float(min(BRUSH_MAX, max(BRUSH_MIN, size)))
-        if hardness is not None:
-            self.brush.hardness = float(min(1.0, max(0.0, hardness)))
-        self.brush_changed.emit()
-        self.update(old.united(self._cursor_rect()).toAlignedRect())
-
-    def grow_brush(self, bigger: bool) -> None:
-        # Steps proportional to the size feel the same at 5 px and at 500 px.
-        step = max(1.0, self.brush.size * 0.15)
-        self.set_brush(self.brush.size + (step if bigger else -step))
-
-    def harden_brush(self, harder: bool) -> None:
-        self.set_brush(hardness=self.brush.hardness + (0.1 if harder else -0.1))
 
     # -- transform mode --------------------------------------------------------------------------------
     @property
@@ -307,8 +271,7 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         return not (self._space or self._tool is not None or self._near_split(pos) or self.doc.background is None)
 
     def _begin_painting(self, pos: QPointF, pressure: float = 1.0) -> None:
-        self.brush.erase = self.tool == "eraser"
-        self.doc.begin_stroke(replace(self.brush))
+        self.doc.begin_stroke(self.tools.stroke_brush())
         self._painting = True
         self.doc.stroke_to(*self.to_canvas(pos), pressure)
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.compositing import nonzero_box
 from harmonizer_gui.canvas_image import CanvasImage
 from harmonizer_gui.document import Document
+from harmonizer_gui.tool_settings import ToolSettings
 
 BAND_PIXELS = 300_000   # redrawn in one go up to this many pixels
 SLICE_SECONDS = 0.012   # then bands are worked through for at most this long per event-loop turn
@@ -23,24 +24,23 @@ SLICE_SECONDS = 0.012   # then bands are worked through for at most this long pe
 class Display(QObject):
     updated = Signal(object)  # the canvas box that was redrawn
 
-    def __init__(self, doc: Document, parent=None):
+    def __init__(self, doc: Document, tools: ToolSettings, parent=None):
         super().__init__(parent)
         self.doc = doc
+        self.tools = tools
         self.after = CanvasImage()
         self.before: CanvasImage | None = None
-        self.overlay_visible = False
-        self.overlay_color = (255, 48, 96)
-        self.overlay_opacity = 0.45
         self._pending: list[tuple[int, int, int, int]] = []
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self._work)
+        tools.events.overlay.connect(self._on_overlay)
 
     @property
     def busy(self) -> bool:
         return bool(self._pending)
 
     def _differs_from_composite(self) -> bool:
-        return self.overlay_visible or self.doc.showing_result
+        return self.tools.overlay_visible or self.doc.showing_result
 
     def reset(self) -> None:
         """New picture or canvas size: start from the composite, then redraw what differs from it."""
@@ -56,16 +56,10 @@ class Display(QObject):
     def need_before(self) -> None:
         if self.before is None and self.doc.background is not None:
             self.before = CanvasImage(self.doc.composite().copy())
-            if self.overlay_visible:
+            if self.tools.overlay_visible:
                 self.refresh(self.doc.result_box())
 
-    def set_overlay(self, visible=None, color=None, opacity=None) -> None:
-        if visible is not None:
-            self.overlay_visible = bool(visible)
-        if color is not None:
-            self.overlay_color = tuple(int(c) for c in color)[:3]
-        if opacity is not None:
-            self.overlay_opacity = float(min(1.0, max(0.0, opacity)))
+    def _on_overlay(self) -> None:
         if self.doc.background is not None:
             self.refresh(self.doc.result_box())  # the tint only ever covers the mask's area
 
@@ -121,7 +115,8 @@ class Display(QObject):
 
     def pixels(self, box, with_result: bool) -> np.ndarray:
         rgb = self.doc.display_region(box, with_result)
-        if not self.overlay_visible:
+        t = self.tools
+        if not t.overlay_visible:
             return rgb
         x0, y0, x1, y1 = box
         m = self.doc.composite_mask()[y0:y1, x0:x1]
@@ -132,7 +127,7 @@ class Display(QObject):
         c0, r0, c1, r1 = inside
         out = rgb.copy()
         part = out[r0:r1, c0:c1].astype(np.float32)
-        a = m[r0:r1, c0:c1, None] * np.float32(self.overlay_opacity)
-        part += (np.array(self.overlay_color, np.float32) - part) * a
+        a = m[r0:r1, c0:c1, None] * np.float32(t.overlay_opacity)
+        part += (np.array(t.overlay_color, np.float32) - part) * a
         out[r0:r1, c0:c1] = np.clip(part + 0.5, 0, 255).astype(np.uint8)
         return out

@@ -16,6 +16,7 @@ from harmonizer_gui.canvas import Canvas
 from harmonizer_gui.document import Document
 from harmonizer_gui.harmonize_controller import HarmonizeController, describe_model
 from harmonizer_gui.panels import ICONS, SidePanel
+from harmonizer_gui.tool_settings import ToolSettings
 from harmonizer_gui.window_files import FileCommands
 
 
@@ -44,7 +45,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.last_error = ""
         self.error_box: QMessageBox | None = None
         self.doc = Document()
-        self.canvas = Canvas(self.doc)
+        self.tools = ToolSettings()
+        self.canvas = Canvas(self.doc, self.tools)
         self.setCentralWidget(self.canvas)
         self.controller = HarmonizeController(self.doc, self, device)
         self.panel = SidePanel(self.doc, self.canvas, self.controller)
@@ -89,6 +91,7 @@ class MainWindow(FileCommands, QMainWindow):
         doc.events.layers.connect(self._on_layers)
         doc.events.history.connect(self._update_history)
         doc.events.modified.connect(lambda _m: self._update_title())
+        self.tools.events.overlay.connect(lambda: self.overlay_action.setChecked(self.tools.overlay_visible))
         canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         canvas.cursor_moved.connect(self._on_cursor)
         canvas.stroke_finished.connect(ctl.stroke_finished)
@@ -100,11 +103,9 @@ class MainWindow(FileCommands, QMainWindow):
 
     def _apply_prefs(self) -> None:
         p = self.prefs
-        self.canvas.set_brush(size=p.brush_size, hardness=p.brush_hardness, pressure=p.pen_pressure)
-        self.canvas.set_overlay(visible=p.overlay_visible, color=parse_color(p.overlay_color),
-                                opacity=p.overlay_opacity)
-        self.overlay_action.setChecked(p.overlay_visible)
-        self.panel.sync_overlay()
+        self.tools.set_brush(size=p.brush_size, hardness=p.brush_hardness, pressure=p.pen_pressure)
+        self.tools.set_overlay(visible=p.overlay_visible, color=parse_color(p.overlay_color),
+                               opacity=p.overlay_opacity)
         self.panel.live.setChecked(p.live_mode)
         if p.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(p.window_geometry.encode("ascii")))
@@ -115,13 +116,13 @@ class MainWindow(FileCommands, QMainWindow):
         self.controller.select_model(p.model or "default", by_user=False)  # a preference, not an edit
 
     def save_prefs(self) -> None:
-        p, c = self.prefs, self.canvas
-        p.brush_size = int(round(c.brush.size))
-        p.brush_hardness = round(c.brush.hardness, 3)
-        p.pen_pressure = c.brush.pressure
-        p.overlay_visible = c.overlay_visible
-        p.overlay_color = hex_color(c.overlay_color)
-        p.overlay_opacity = round(c.overlay_opacity, 3)
+        p, t = self.prefs, self.tools
+        p.brush_size = int(round(t.brush.size))
+        p.brush_hardness = round(t.brush.hardness, 3)
+        p.pen_pressure = t.brush.pressure
+        p.overlay_visible = t.overlay_visible
+        p.overlay_color = hex_color(t.overlay_color)
+        p.overlay_opacity = round(t.overlay_opacity, 3)
         p.live_mode = self.controller.live
         p.model = self.doc.model
         p.window_geometry = bytes(self.saveGeometry().toHex()).decode("ascii")
@@ -256,8 +257,7 @@ class MainWindow(FileCommands, QMainWindow):
             self.controller.cancel()
 
     def set_overlay_visible(self, on: bool) -> None:
-        self.canvas.set_overlay(visible=on)
-        self.panel.sync_overlay()
+        self.tools.set_overlay(visible=on)
 
     def about(self) -> None:
         QMessageBox.about(self, "About Harmonizer",

@@ -2,12 +2,13 @@
 document, the canvas and the harmonize controller, and forward the user's changes to them."""
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QColorDialog, QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget,
@@ -15,9 +16,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.bundled import bundled_dir
-from harmonizer_gui.canvas import BRUSH_MAX, BRUSH_MIN, Canvas
+from harmonizer_gui.canvas import Canvas
 from harmonizer_gui.document import Document
 from harmonizer_gui.harmonize_controller import HarmonizeController, model_choices
+from harmonizer_gui.tool_settings import BRUSH_MAX, BRUSH_MIN
 
 ICONS = bundled_dir("icons")
 THUMB = 44
@@ -76,12 +78,23 @@ def slider_to_size(value: int) -> float:
     return BRUSH_MIN * (BRUSH_MAX / BRUSH_MIN) ** (value / SIZE_STEPS)
 
 
+@contextlib.contextmanager
+def quiet(*widgets):
+    """Set widgets from the model without their change signals writing the values back."""
+    blockers = [QSignalBlocker(w) for w in widgets]
+    try:
+        yield
+    finally:
+        for b in blockers:
+            b.unblock()
+
+
 class SidePanel(QWidget):
     def __init__(self, doc: Document, canvas: Canvas, controller: HarmonizeController, parent=None):
         super().__init__(parent)
         self.setObjectName("sidePanel")
         self.doc, self.canvas, self.controller = doc, canvas, controller
-        self._syncing = False
+        self.tools = canvas.tools
         self._opacity_fresh = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
@@ -100,8 +113,9 @@ class SidePanel(QWidget):
         doc.events.result.connect(self._on_result)
         doc.events.history.connect(self._thumb_timer.start)
         doc.events.strength.connect(self._on_strength)
-        canvas.brush_changed.connect(self._sync_brush)
-        canvas.tool_changed.connect(self._sync_brush)
+        self.tools.events.brush.connect(self._sync_brush)
+        self.tools.events.tool.connect(self._sync_brush)
+        self.tools.events.overlay.connect(self.sync_overlay)
         controller.busy_changed.connect(self._on_busy)
         controller.progress.connect(self._on_progress)
         controller.model_changed.connect(self._on_model_changed)
@@ -199,14 +213,12 @@ class SidePanel(QWidget):
 
     def _on_strength_slider(self, value: int) -> None:
         self.strength_label.setText(f"{value} %")
-        if not self._syncing:
-            self.doc.set_strength(value / 100)
+        self.doc.set_strength(value / 100)
 
     def _on_strength(self, value: float) -> None:
-        self._syncing = True
-        self.strength.setValue(round(value * 100))
+        with quiet(self.strength):
+            self.strength.setValue(round(value * 100))
         self.strength_label.setText(f"{round(value * 100)} %")
-        self._syncing = False
 
     # -- layers ----------------------------------------------------------------------------------------
     def _build_layers(self, layout) -> None:
@@ -253,11 +265,10 @@ class SidePanel(QWidget):
             item.setToolTip("The background: it defines the canvas size")
             self.layers.addItem(item)
         self.layers.blockSignals(False)
-        self._syncing = True
         self.opacity.setEnabled(doc.foreground is not None)
-        self.opacity.setValue(round(doc.opacity * 100))
+        with quiet(self.opacity):
+            self.opacity.setValue(round(doc.opacity * 100))
         self.opacity_label.setText(f"{round(doc.opacity * 100)} %")
-        self._syncing = False
 
     def _on_layer_item_changed(self, item) -> None:
         if item.data(Qt.UserRole) == "result":
@@ -268,7 +279,7 @@ class SidePanel(QWidget):
 
     def _on_opacity_slider(self, value: int) -> None:
         self.opacity_label.setText(f"{value} %")
-        if self._syncing or self.doc.foreground is None:
+        if self.doc.foreground is None:
             return
         # One undo step per drag: the first change opens it, the rest of the drag folds into it.
         self.doc.set_opacity(value / 100, merge=not self._opacity_fresh)
@@ -294,8 +305,8 @@ class SidePanel(QWidget):
             button.setMinimumHeight(30)
             group.addButton(button)
             row.addWidget(button, 1)
-        self.brush_button.clicked.connect(lambda: self.canvas.set_tool("brush"))
-        self.eraser_button.clicked.connect(lambda: self.canvas.set_tool("eraser"))
+        self.brush_button.clicked.connect(lambda: self.tools.set_tool("brush"))
+        self.eraser_button.clicked.connect(lambda: self.tools.set_tool("eraser"))
         layout.addLayout(row)
         self.size_slider = QSlider(Qt.Horizontal)
         self.size_slider.setRange(0, SIZE_STEPS)
@@ -325,7 +336,7 @@ class SidePanel(QWidget):
             self.pressure_combo.addItem(label, mode)
         self.pressure_combo.setToolTip("What a tablet pen's pressure changes (a mouse always paints fully)")
         self.pressure_combo.activated.connect(
-            lambda i: self.canvas.set_brush(pressure=self.pressure_combo.itemData(i)))
+            lambda i: self.tools.set_brush(pressure=self.pressure_combo.itemData(i)))
         row = QHBoxLayout()
         label = QLabel("Pen")
         label.setMinimumWidth(64)
@@ -334,36 +345,32 @@ class SidePanel(QWidget):
         layout.addLayout(row)
 
     def _sync_brush(self, *_):
-        self._syncing = True
-        b = self.canvas.brush
-        self.size_slider.setValue(size_to_slider(b.size))
-        self.size_spin.setValue(round(b.size))
-        self.hardness.setValue(round(b.hardness * 100))
+        b, tool = self.tools.brush, self.tools.tool
+        with quiet(self.size_slider, self.size_spin, self.hardness, self.pressure_combo):
+            self.size_slider.setValue(size_to_slider(b.size))
+            self.size_spin.setValue(round(b.size))
+            self.hardness.setValue(round(b.hardness * 100))
+            self.pressure_combo.setCurrentIndex(max(0, self.pressure_combo.findData(b.pressure)))
         self.hardness_label.setText(f"{round(b.hardness * 100)} %")
-        self.pressure_combo.setCurrentIndex(max(0, self.pressure_combo.findData(b.pressure)))
-        self.brush_button.setChecked(self.canvas.tool == "brush")
-        self.eraser_button.setChecked(self.canvas.tool == "eraser")
-        self._syncing = False
+        self.brush_button.setChecked(tool == "brush")
+        self.eraser_button.setChecked(tool == "eraser")
 
     def _on_size_slider(self, value: int) -> None:
-        if not self._syncing:
-            self.canvas.set_brush(size=round(slider_to_size(value)))
+        self.tools.set_brush(size=round(slider_to_size(value)))
 
     def _on_size_spin(self, value: int) -> None:
-        if not self._syncing:
-            self.canvas.set_brush(size=value)
+        self.tools.set_brush(size=value)
 
     def _on_hardness(self, value: int) -> None:
         self.hardness_label.setText(f"{value} %")
-        if not self._syncing:
-            self.canvas.set_brush(hardness=value / 100)
+        self.tools.set_brush(hardness=value / 100)
 
     # -- overlay ---------------------------------------------------------------------------------------
     def _build_overlay(self, layout) -> None:
         layout.addWidget(section("Mask overlay"))
         row = QHBoxLayout()
         self.overlay_check = QCheckBox("Show mask  (M)")
-        self.overlay_check.toggled.connect(lambda on: self.canvas.set_overlay(visible=on))
+        self.overlay_check.toggled.connect(lambda on: self.tools.set_overlay(visible=on))
         row.addWidget(self.overlay_check, 1)
         self.color_button = QPushButton()
         self.color_button.setObjectName("colorButton")
@@ -377,27 +384,26 @@ class SidePanel(QWidget):
         self.overlay_opacity_label = QLabel()
         self.overlay_opacity.valueChanged.connect(self._on_overlay_opacity)
         self.overlay_opacity.sliderReleased.connect(
-            lambda: self.canvas.set_overlay(opacity=self.overlay_opacity.value() / 100))
+            lambda: self.tools.set_overlay(opacity=self.overlay_opacity.value() / 100))
         layout.addLayout(slider_row("Opacity", self.overlay_opacity, self.overlay_opacity_label))
         self.sync_overlay()
 
     def sync_overlay(self) -> None:
-        self._syncing = True
-        self.overlay_check.setChecked(self.canvas.overlay_visible)
-        self.overlay_opacity.setValue(round(self.canvas.overlay_opacity * 100))
-        self.overlay_opacity_label.setText(f"{round(self.canvas.overlay_opacity * 100)} %")
-        r, g, b = self.canvas.overlay_color
+        t = self.tools
+        with quiet(self.overlay_check, self.overlay_opacity):
+            self.overlay_check.setChecked(t.overlay_visible)
+            self.overlay_opacity.setValue(round(t.overlay_opacity * 100))
+        self.overlay_opacity_label.setText(f"{round(t.overlay_opacity * 100)} %")
+        r, g, b = t.overlay_color
         self.color_button.setStyleSheet(f"background-color: rgb({r},{g},{b}); border: 1px solid #888;")
-        self._syncing = False
 
     def _on_overlay_opacity(self, value: int) -> None:
         self.overlay_opacity_label.setText(f"{value} %")
         # Re-tinting a 12 MP canvas on every tick of a drag would stutter: apply on release (or a click).
-        if not self._syncing and not self.overlay_opacity.isSliderDown():
-            self.canvas.set_overlay(opacity=value / 100)
+        if not self.overlay_opacity.isSliderDown():
+            self.tools.set_overlay(opacity=value / 100)
 
     def _pick_color(self) -> None:
-        color = QColorDialog.getColor(QColor(*self.canvas.overlay_color), self, "Mask overlay colour")
+        color = QColorDialog.getColor(QColor(*self.tools.overlay_color), self, "Mask overlay colour")
         if color.isValid():
-            self.canvas.set_overlay(color=(color.red(), color.green(), color.blue()))
-            self.sync_overlay()
+            self.tools.set_overlay(color=(color.red(), color.green(), color.blue()))

@@ -103,9 +103,9 @@ def test_open_background_then_foreground(composed):
 
 
 def test_mouse_stroke_changes_the_mask_and_undo_restores_it(qtbot, composed):
-    doc, canvas = composed.doc, composed.canvas
-    canvas.set_tool("eraser")
-    canvas.set_brush(size=12, hardness=1.0)
+    doc, canvas, tools = composed.doc, composed.canvas, composed.tools
+    tools.set_tool("eraser")
+    tools.set_brush(size=12, hardness=1.0)
     before = doc.mask.copy()
     drag(qtbot, canvas, [(85, 75), (95, 75), (105, 75), (115, 75)])
     assert doc.composite_mask()[75, 100] == 0.0
@@ -126,9 +126,10 @@ def test_keys_switch_tools_brush_size_overlay_and_compare(qtbot, composed):
     size = canvas.brush.size
     qtbot.keyClick(canvas, Qt.Key_BracketRight)
     assert canvas.brush.size > size and composed.panel.size_spin.value() == round(canvas.brush.size)
-    overlay = canvas.overlay_visible
+    overlay = composed.tools.overlay_visible
     qtbot.keyClick(canvas, Qt.Key_M)
-    assert canvas.overlay_visible != overlay
+    assert composed.tools.overlay_visible != overlay
+    assert composed.overlay_action.isChecked() == composed.panel.overlay_check.isChecked() != overlay
     qtbot.keyPress(canvas, Qt.Key_Y)
     assert canvas.view_mode == "before"
     qtbot.keyRelease(canvas, Qt.Key_Y)
@@ -299,8 +300,8 @@ def test_a_stroke_after_harmonizing_keeps_the_result_marked_out_of_date(qtbot, c
     doc, panel = composed.doc, composed.panel
     result = doc.result.copy()
     composed.set_overlay_visible(False)  # the canvas then shows exactly the picture
-    composed.canvas.set_tool("eraser")
-    composed.canvas.set_brush(size=12, hardness=1.0)
+    composed.tools.set_tool("eraser")
+    composed.tools.set_brush(size=12, hardness=1.0)
     drag(qtbot, composed.canvas, [(85, 75), (95, 75), (105, 75)])
     assert doc.result is not None and doc.result_stale
     assert panel.layers.count() == 3 and "out of date" in panel.layers.item(0).text()

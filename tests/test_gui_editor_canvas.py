@@ -205,8 +205,8 @@ def erased_rows(before, doc, x):
 @pytest.mark.parametrize("mode", ["size", "opacity", "off"])
 def test_pen_pressure_shapes_the_brush_as_the_preference_says(qtbot, composed, mode):
     canvas, doc = composed.canvas, composed.doc
-    canvas.set_tool("eraser")
-    canvas.set_brush(size=20, hardness=1.0)
+    canvas.tools.set_tool("eraser")
+    canvas.tools.set_brush(size=20, hardness=1.0)
     composed.panel.pressure_combo.setCurrentIndex(composed.panel.pressure_combo.findData(mode))
     composed.panel.pressure_combo.activated.emit(composed.panel.pressure_combo.currentIndex())
     assert canvas.brush.pressure == mode

@@ -53,15 +53,15 @@ def test_recent_files_skip_the_sample_and_autosave_is_offered(qtbot, images):
 
 def test_preferences_survive_a_restart(qtbot, env):
     w = new_window(qtbot)
-    w.canvas.set_brush(size=123, hardness=0.25)
-    w.canvas.set_overlay(color=(10, 200, 30))
+    w.tools.set_brush(size=123, hardness=0.25)
+    w.tools.set_overlay(color=(10, 200, 30))
     w.panel.live.setChecked(True)
     w.resize(900, 650)
     w.close()
     prefs = settings.Preferences.load()
     assert (prefs.brush_size, prefs.brush_hardness, prefs.overlay_color, prefs.live_mode) == (123, 0.25, "#0ac81e", True)
     again = new_window(qtbot, prefs)
-    assert again.canvas.brush.size == 123 and again.canvas.overlay_color == (10, 200, 30)
+    assert again.canvas.brush.size == 123 and again.tools.overlay_color == (10, 200, 30)
     assert again.panel.live.isChecked() and again.controller.live
 
 
@@ -101,8 +101,8 @@ def test_live_mode_harmonizes_after_a_stroke(qtbot, composed):
     with qtbot.waitSignal(composed.controller.finished, timeout=RUN_TIMEOUT_MS):
         pass  # turning live mode on harmonizes what is there
     assert composed.doc.result is not None
-    composed.canvas.set_tool("eraser")
-    composed.canvas.set_brush(size=10)
+    composed.tools.set_tool("eraser")
+    composed.tools.set_brush(size=10)
     with qtbot.waitSignal(composed.controller.finished, timeout=RUN_TIMEOUT_MS) as blocker:
         drag(qtbot, composed.canvas, [(90, 75), (100, 75)])
         assert composed.doc.result_stale  # the stroke made the old result stale; it stays until the rerun
@@ -273,3 +273,25 @@ def test_the_readme_shortcut_table_is_the_editors(window):
     assert rows == menus.shortcut_rows(window)
     keys = {action: key for _where, action, key in rows}
     assert keys["Export"] == "Ctrl+E" and keys["Export as"] == "Ctrl+Shift+E" and keys["Copy picture"] == "Ctrl+C"
+
+
+def test_tool_settings_live_in_one_model_that_every_view_follows(window, qtbot):
+    """Brush, tool and overlay are one Qt-free ToolSettings: a change from the panel, a key or the menu
+    reaches the canvas, the other views and the saved preferences; writing back the same value is quiet."""
+    tools, panel = window.tools, window.panel
+    seen = []
+    tools.events.brush.connect(lambda: seen.append("brush"))
+    panel.size_spin.setValue(77)  # the user types a size in the panel
+    assert tools.brush.size == 77 and window.canvas.brush.size == 77 and seen == ["brush"]
+    panel.size_spin.setValue(77)
+    tools.set_brush(size=77)
+    assert seen == ["brush"]  # nothing changed, nothing fired
+    qtbot.mouseClick(panel.eraser_button, Qt.LeftButton)
+    assert tools.tool == "eraser" and window.eraser_action.isChecked()
+    window.overlay_action.trigger()  # View ▸ Show mask overlay
+    assert panel.overlay_check.isChecked() == tools.overlay_visible == window.overlay_action.isChecked()
+    tools.set_brush(size=5000, hardness=-1)
+    assert (tools.brush.size, tools.brush.hardness) == (2000.0, 0.0)
+    assert panel.size_spin.value() == 2000 and panel.hardness.value() == 0
+    window.save_prefs()
+    assert window.prefs.brush_size == 2000 and window.prefs.overlay_visible == tools.overlay_visible
