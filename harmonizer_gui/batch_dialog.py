@@ -371,9 +371,9 @@ class BatchDialog(QDialog):
 
     # -- remembered settings: a batch is usually re-run with the last choices ----------------------
     def _settings_path(self) -> Path:
-        from harmonizer_gui.finetune_dialog import config_dir
+        from harmonizer_gui import settings
 
-        return config_dir() / SETTINGS_FILE
+        return settings.config_dir() / SETTINGS_FILE
 
     def _save_settings(self) -> None:
         data = {

@@ -5,11 +5,8 @@ process, so the editor stays usable and a trainer crash never takes the document
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import shlex
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -20,110 +17,22 @@ from PySide6.QtWidgets import (
     QRadioButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
 )
 
-from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError
-from engine.pairing import image_files, pair_masks
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
 from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
 from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
+from harmonizer_gui.finetune_settings import (
+    EXTRA_ARGS_ENV, MIN_VAL_PHOTOS, SCRATCH, FinetuneSettings, count_photos, few_val_photos, forget_run,
+    format_duration, propose_name, remember_run, remembered_run, val_fraction,
+)
 from harmonizer_gui.training_process import TrainingProcess
 from harmonizer_gui.training_run import (
     ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING,
 )
 
-SCRATCH = ""  # base-model combo data for "no base model"
-# Advanced users (and the tests) can pass trainer options the form does not show, e.g. --ngf 8.
-EXTRA_ARGS_ENV = "HARMONIZER_TRAIN_EXTRA_ARGS"
-STATE_FILE = "finetune_last_run.json"
-# Fewer validation photos than this and a before/after change is mostly chance: the dialog raises the
-# held-out share for small sets (up to MAX_VAL_FRACTION) and says so when it is still short.
-MIN_VAL_PHOTOS = 5
-VAL_FRACTION, MAX_VAL_FRACTION = 0.1, 0.3
 # Saving a checkpoint takes seconds; after this long the trainer is presumed stuck and may be killed.
 STOP_GRACE_MS = 60_000
 WARN = "#b9770e"  # worth reading before trusting a number; errors are red
-
-
-def config_dir() -> Path:
-    from harmonizer_gui import settings
-
-    return settings.config_dir()
-
-
-def count_photos(folders) -> tuple[int, int]:
-    """(photos, photos with a mask) in the folders and their subfolders, paired by the trainer's rule
-    (engine.pairing: X.ext + X_mask.*)."""
-    photos = masks = 0
-    for folder in folders:
-        try:
-            pairs = pair_masks(image_files(folder, recursive=True))
-        except OSError:
-            continue
-        photos += len(pairs)
-        masks += sum(mask is not None for _, mask in pairs)
-    return photos, masks
-
-
-def few_val_photos(n: int) -> str:
-    return (f"Measured on only {n} validation photo{'s' * (n != 1)}: the change is mostly chance; "
-            f"with {MIN_VAL_PHOTOS} or more photos held out it means something.")
-
-
-def val_fraction(photos: int) -> float:
-    """The held-out share that leaves about MIN_VAL_PHOTOS photos for validation, within limits."""
-    if photos <= 0:
-        return VAL_FRACTION
-    return round(min(MAX_VAL_FRACTION, max(VAL_FRACTION, MIN_VAL_PHOTOS / photos)), 2)
-
-
-def propose_name(folders, taken=()) -> str:
-    """A model name from the first photo folder's name ("Holiday 2024" -> "holiday-2024"), numbered
-    past the names in `taken`, so Start works without typing and the list still says where it came from."""
-    stem = Path(folders[0]).name if folders else ""
-    base = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.")[:48] or "my-photos"
-    base = "my-photos" if base == DEFAULT_NAME else base
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    return name
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "estimating…"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-@dataclass
-class FinetuneSettings:
-    folders: list[str]
-    name: str
-    base_model: str = SCRATCH
-    budget_kind: str = "epochs"  # or "minutes"
-    budget: float = 5
-    size: int = 256
-    device: str = "auto"
-    batch: int = 4
-    extra_args: list[str] = field(default_factory=list)
-    val_fraction: float = VAL_FRACTION
-
-    def to_args(self) -> list[str]:
-        args: list[str] = []
-        for folder in self.folders:
-            args += ["--data", folder]
-        if self.base_model:
-            args += ["--init", self.base_model]
-        args += [f"--{self.budget_kind}", f"{self.budget:g}", "--size", str(self.size), "--batch", str(self.batch)]
-        args += ["--device", self.device, "--out", self.name, "--progress", "json"]
-        if self.val_fraction != VAL_FRACTION:
-            args += ["--val-fraction", f"{self.val_fraction:g}"]
-        return args + list(self.extra_args)  # last, so they override the form's values
 
 
 class FinetuneDialog(QDialog):
@@ -703,35 +612,21 @@ class FinetuneDialog(QDialog):
             self.stop_btn.setText("Stop")
 
     # -- resume memory: a stopped run can be resumed after the dialog or the application was closed --
-    def _state_path(self) -> Path:
-        return config_dir() / STATE_FILE
-
     def _remember_resume(self) -> None:
         state = self.process.state
         if not state.checkpoint or self._settings is None:
             return
-        self._resume = {"settings": asdict(self._settings), "checkpoint": state.checkpoint, "run_dir": state.run_dir,
-                        "curves": {"loss": self.loss_curves.history(), "val": self.val_curves.history()}}
-        try:
-            atomic_write_bytes(self._state_path(), json.dumps(self._resume, indent=1).encode())
-        except HarmonizerError:
-            pass  # Resume still works in this session; only the memory across restarts is lost
+        self._resume = remember_run(self._settings, state.checkpoint, state.run_dir,
+                                    {"loss": self.loss_curves.history(), "val": self.val_curves.history()})
         self._update_buttons()
 
     def _forget_resume(self) -> None:
         self._resume = None
-        try:
-            self._state_path().unlink(missing_ok=True)
-        except OSError:
-            pass
+        forget_run()
 
     def _load_resume_state(self) -> None:
-        try:
-            data = json.loads(self._state_path().read_text())
-            FinetuneSettings(**data["settings"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return
-        if Path(data.get("checkpoint") or "").is_file():
+        data = remembered_run()
+        if data is not None:
             self._resume = data
             s = data["settings"]
             for folder in s["folders"]:

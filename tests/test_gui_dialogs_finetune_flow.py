@@ -14,8 +14,9 @@ from PIL import Image  # noqa: E402
 
 from engine.devices import cuda_if_known  # noqa: E402
 from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
-from harmonizer_gui.finetune_dialog import (  # noqa: E402
-    FinetuneDialog, FinetuneSettings, count_photos, propose_name, val_fraction,
+from harmonizer_gui.finetune_dialog import FinetuneDialog  # noqa: E402
+from harmonizer_gui.finetune_settings import (  # noqa: E402
+    FinetuneSettings, count_photos, propose_name, val_fraction,
 )
 from harmonizer_gui.training_process import TrainingProcess  # noqa: E402
 from harmonizer_gui.training_run import FINISHED, STOPPED  # noqa: E402

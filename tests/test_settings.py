@@ -21,9 +21,9 @@ def dirs(user_folders):
 def test_locations_follow_the_environment(dirs, monkeypatch):
     assert settings.config_dir() == dirs / "config"
     assert settings.autosave_path() == dirs / "data" / "autosave" / "autosave.ora"
-    from harmonizer_gui.finetune_dialog import config_dir  # the dialogs share the same folder
+    from harmonizer_gui import finetune_settings  # the dialogs' memories live in the same folder
 
-    assert config_dir() == dirs / "config"
+    assert finetune_settings._memory_path().parent == dirs / "config"
     monkeypatch.delenv("HARMONIZER_CONFIG_DIR")
     assert settings.config_dir().name == "harmonizer"
 
