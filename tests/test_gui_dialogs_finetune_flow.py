@@ -124,7 +124,7 @@ def test_counts_and_settings(env, qtbot):
 def test_photos_in_subfolders_count_as_the_trainer_finds_them(env, qtbot):
     """A folder whose photos sit in subfolders (one per trip, say), with an upper-case mask suffix and a
     hidden file: the dialog counts what the trainer will train on, and Start goes ahead."""
-    from trainer.datasets import photo_entries
+    from trainer.data_folders import photo_entries
 
     tmp_path, _, command = env
     top = tmp_path / "holidays"

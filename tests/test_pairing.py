@@ -3,7 +3,7 @@ from pathlib import Path
 
 from engine.batch import find_pairs
 from engine.pairing import image_files, pair_masks
-from trainer.datasets import photo_entries
+from trainer.data_folders import photo_entries
 
 
 def touch(folder: Path, *names: str) -> None:

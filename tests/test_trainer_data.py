@@ -9,7 +9,8 @@ from PIL import Image
 
 from engine.errors import HarmonizerError
 from trainer import masks, synthesis
-from trainer.datasets import EpochSampler, build_datasets, find_entries, split_entries, Entry
+from trainer.data_folders import Entry, find_entries, split_entries
+from trainer.datasets import EpochSampler, build_datasets
 
 
 def textured(h=48, w=64, seed=0):

@@ -11,20 +11,15 @@ v2 also re-colours a random region instead of the object in REGION_SHARE of trai
 a photo can be a pasted layer; LEMaRT pre-trains on such regions) and takes half its donors from photos
 of the same kind of object (index.csv keywords), whose colours a pasted object typically brings along.
 
-The validation split is by source photo (two crops of one photo never straddle the split) and by a hash
-of its name, so it is the same for every training seed and stays put when photos are added.
+Which files are training data, and the validation split, are decided in trainer.data_folders.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
-import re
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -33,8 +28,8 @@ from torch.utils.data import Dataset
 
 from engine.errors import HarmonizerError
 from engine.image_io import read_image, read_mask
-from engine.pairing import image_files, pair_masks
 from trainer import masks as mask_gen
+from trainer.data_folders import Entry, find_entries, split_entries, unit_hash
 from trainer.synthesis import perturb
 
 MAX_SCALE = 1.35  # random zoom for training crops; cached photos keep just enough pixels for it
@@ -44,15 +39,6 @@ VAL_SEED = 20210620  # fixed: validation composites do not change with --seed, s
 VAL_RECIPE = "v2"
 REGION_SHARE = 0.2
 SAME_KIND_DONORS = 0.5
-
-
-@dataclass
-class Entry:
-    image: Path  # the real photo
-    mask: Path | None = None  # None: generate one
-    comp: Path | None = None  # a given composite (iHarmony4, triplets); None: synthesize
-    group: str = ""  # source photo, for the split
-    kind: str = ""  # what the mask holds (index.csv keyword), for same-kind donors
 
 
 @dataclass
@@ -71,112 +57,6 @@ class DataReport:
     train: int = 0
     val: int = 0
     cached: bool = False
-
-
-def photo_entries(folder: Path) -> list[Entry]:
-    index = _index_rows(folder)
-    entries = []
-    for p, mask in pair_masks(image_files(folder, recursive=True)):
-        group, kind = index.get(p.stem, (str(p.relative_to(folder).with_suffix("")), ""))
-        entries.append(Entry(p, mask, None, group, kind))
-    return entries
-
-
-def _index_rows(folder: Path) -> dict[str, tuple[str, str]]:
-    """name -> (source photo, keyword) from an index.csv with an obj_src column (the shared photos have one)."""
-    index = folder / "index.csv"
-    if not index.is_file():
-        return {}
-    try:
-        with open(index, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
-    if not rows or "obj_src" not in rows[0] or "name" not in rows[0]:
-        return {}
-    return {Path(r["name"]).stem: (r["obj_src"], (r.get("keyword") or "").strip().lower())
-            for r in rows if r.get("name") and r.get("obj_src")}
-
-
-_TRIPLET = re.compile(r"^(?P<key>.+)_(?P<role>comp|mask|real)$", re.IGNORECASE)
-
-
-def triplet_entries(folder: Path) -> list[Entry]:
-    roles: dict[str, dict[str, Path]] = {}
-    for p in image_files(folder):
-        m = _TRIPLET.match(p.stem)
-        if m:
-            roles.setdefault(m["key"], {})[m["role"].lower()] = p
-    entries = []
-    for key, r in sorted(roles.items()):
-        if {"comp", "mask", "real"} <= r.keys():
-            entries.append(Entry(r["real"], r["mask"], r["comp"], key))
-        else:
-            print(f"warning: {folder / key}: incomplete triplet (needs _comp, _mask and _real); skipped",
-                  file=sys.stderr)
-    return entries
-
-
-def _iharmony_subsets(root: Path) -> list[Path]:
-    if (root / "composite_images").is_dir():
-        return [root]
-    return sorted(p for p in root.iterdir() if (p / "composite_images").is_dir())
-
-
-def iharmony_entries(root: Path) -> list[Entry]:
-    """Training lists of iHarmony4 subsets (SUBSET_train.txt); the test lists are left to `harmonizer eval`.
-
-    Names follow the dataset: composite a0001_1_2.jpg, mask a0001_1.png, real a0001.jpg.
-    """
-    entries = []
-    for sub in _iharmony_subsets(root):
-        lists = sorted(sub.glob("*_train.txt"))
-        if lists:
-            names = []
-            for lst in lists:
-                names += [ln.strip() for ln in lst.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-        else:
-            names = [p.name for p in image_files(sub / "composite_images")]
-        reals = {p.stem: p for p in image_files(sub / "real_images")} if (sub / "real_images").is_dir() else {}
-        for name in names:
-            comp = sub / "composite_images" / Path(name).name
-            parts = comp.stem.split("_")
-            if len(parts) < 3:
-                continue
-            real = reals.get(parts[0], sub / "real_images" / f"{parts[0]}.jpg")
-            mask = sub / "masks" / f"{parts[0]}_{parts[1]}.png"
-            entries.append(Entry(real, mask, comp, f"{sub.name}/{parts[0]}"))
-    return entries
-
-
-def find_entries(folder) -> tuple[str, list[Entry]]:
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise HarmonizerError(f"data folder not found: {folder}")
-    if _iharmony_subsets(folder):
-        return "iharmony4", iharmony_entries(folder)
-    if any(_TRIPLET.match(p.stem) and p.stem.lower().endswith("_comp") for p in image_files(folder)):
-        return "triplets", triplet_entries(folder)
-    return "photos", photo_entries(folder)
-
-
-def _unit_hash(text: str) -> float:
-    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big") / 2.0**64
-
-
-def split_entries(entries: list[Entry], val_fraction: float) -> tuple[list[Entry], list[Entry]]:
-    """Validation = the source photos whose name hashes below `val_fraction` (at least one of them)."""
-    if val_fraction <= 0 or len(entries) < 2:
-        return list(entries), []
-    score = {g: _unit_hash(g) for g in {e.group for e in entries}}
-    val_groups = {g for g, u in score.items() if u < val_fraction}
-    if not val_groups and len(score) >= 2:
-        val_groups = {min(score, key=score.get)}
-    if len(val_groups) == len(score):  # never leave nothing to train on
-        val_groups.discard(max(val_groups, key=score.get))
-    train = [e for e in entries if e.group not in val_groups]
-    val = [e for e in entries if e.group in val_groups]
-    return train, val
 
 
 def resize_cover(img: np.ndarray, short: int, interp_up=cv2.INTER_LINEAR) -> np.ndarray:
@@ -278,7 +158,7 @@ class HarmonizationDataset(Dataset):
         raise HarmonizerError("none of the training images could be read")
 
     def _val_rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([VAL_SEED, int(_unit_hash(self.entries[index].image.name) * 2**32)])
+        return np.random.default_rng([VAL_SEED, int(unit_hash(self.entries[index].image.name) * 2**32)])
 
     def native(self, index: int):
         """Validation sample `index` at its photo's own resolution (the centre square of its short side),
@@ -395,7 +275,7 @@ def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, ma
         report.kinds.append(kind)
         if max_images:
             # A subset of whole source photos, spread over the folder rather than its first names.
-            entries = sorted(entries, key=lambda e: (_unit_hash("subset:" + e.group), str(e.image)))[:max_images]
+            entries = sorted(entries, key=lambda e: (unit_hash("subset:" + e.group), str(e.image)))[:max_images]
             entries.sort(key=lambda e: str(e.image))
         if not entries:
             raise HarmonizerError(f"no images found in {d}")

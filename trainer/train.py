@@ -25,6 +25,7 @@ from engine.errors import HarmonizerError
 from engine.model_file import save_model
 from engine.registry import register_model, user_data_root
 from trainer import distributed as ddp
+from trainer.budget import Budget
 from trainer.checkpoint import load_checkpoint, rng_state, run_folder, save_checkpoint, set_rng_state
 from trainer.config import RUN_KEYS, RunState, TrainConfig, build_generator, check_config, resolve_recipe
 from trainer.datasets import EpochSampler, build_datasets
@@ -180,6 +181,7 @@ class _Trainer:
 
         self.sampler = EpochSampler(len(self.train_ds), cfg.seed, info.rank, info.world, cfg.batch)
         self.steps_per_epoch = max(1, self.sampler.batches_per_epoch())
+        self.budget = Budget(cfg, self.state, self.steps_per_epoch)
         # A private generator: the loader must not draw from the global RNG, which dropout uses, or a
         # resumed run would see different dropout masks than the uninterrupted one.
         self.loader = DataLoader(
@@ -217,56 +219,11 @@ class _Trainer:
             if self.info.rank:  # another world size: identical dropout on every rank would waste them
                 torch.manual_seed(self.cfg.seed * 1000 + self.info.rank * 7919 + self.state.step)
 
-    # -- budget ----------------------------------------------------------------------------------------
-    def budget_steps(self) -> int | None:
-        """The budget in steps (None for a time budget), before any --max-steps cap."""
-        cfg = self.cfg
-        return cfg.steps or (cfg.epochs * self.steps_per_epoch if cfg.epochs else None)
-
-    def total_steps(self) -> int | None:
-        total, cap = self.budget_steps(), self.cfg.max_steps
-        return min(total, cap) if total and cap else total
-
-    def _share_done(self, total: int | None) -> float:
-        """How far the run is through `total` steps, or through its time budget when that is None."""
-        return self.state.step / total if total else self.state.elapsed_s / (self.cfg.minutes * 60)
-
-    def budget_spent(self) -> bool:
-        cfg, s = self.cfg, self.state
-        if cfg.max_steps and s.step >= cfg.max_steps:
-            return True
-        if cfg.steps is not None:
-            return s.step >= cfg.steps
-        if cfg.epochs is not None:
-            return s.epoch > cfg.epochs
-        # Keep room for the final validation, so "10 minutes" means about 10 minutes in all.
-        return s.elapsed_s + s.val_seconds >= cfg.minutes * 60
-
-    def fraction(self) -> float:
-        return min(1.0, self._share_done(self.total_steps()))
-
-    def learning_rate(self) -> float:
-        """Constant, then (with --lr-decay) linearly down to zero over the budget's last share: the GAN's
-        step-to-step wobble shrinks with the step size, so the weights a run ends on are its settled best."""
-        cfg = self.cfg
-        if not cfg.lr_decay:
-            return cfg.lr
-        # The schedule follows the budget, not a --max-steps cap: a capped trial takes the very steps
-        # the full run would.
-        left = max(0.0, 1.0 - self._share_done(self.budget_steps()))
-        return cfg.lr * min(1.0, left / cfg.lr_decay)
-
-    def eta(self, step_s: float | None) -> float | None:
-        total = self.total_steps()
-        if total:
-            return None if step_s is None else max(0.0, (total - self.state.step) * step_s)
-        return max(0.0, self.cfg.minutes * 60 - self.state.elapsed_s)
-
     # -- run -------------------------------------------------------------------------------------------
     def run(self) -> dict:
         self._setup()
         cfg, s, info = self.cfg, self.state, self.info
-        self.rep.start(total_steps=self.total_steps(), epochs=cfg.epochs, minutes=cfg.minutes,
+        self.rep.start(total_steps=self.budget.total_steps(), epochs=cfg.epochs, minutes=cfg.minutes,
                        train_images=len(self.train_ds), val_images=len(self.val_ds),
                        device=describe_device(self.device), run_dir=str(self.run_dir))
         if s.before is None:
@@ -306,7 +263,7 @@ class _Trainer:
         while True:
             if ddp.any_true(self.stopper.requested, info, dev):
                 return True
-            if ddp.broadcast_flag(self.budget_spent(), info, dev):
+            if ddp.broadcast_flag(self.budget.spent(), info, dev):
                 return False
             if it is None:
                 self.sampler.set_epoch(s.epoch, s.batch_in_epoch)
@@ -317,7 +274,7 @@ class _Trainer:
                 it = None
                 self._end_epoch()
                 continue
-            lr = self.learning_rate()
+            lr = self.budget.learning_rate()
             for opt in (self.opt_g, self.opt_d):
                 for group in (opt.param_groups if opt is not None else ()):
                     group["lr"] = lr
@@ -333,10 +290,10 @@ class _Trainer:
             s.elapsed_s += dt
             step_s = dt if step_s is None else 0.9 * step_s + 0.1 * dt
             end_of_epoch = s.batch_in_epoch >= self.steps_per_epoch
-            self.rep.step(force=end_of_epoch or s.step == 1 or self.budget_spent(), step=s.step, epoch=s.epoch,
+            self.rep.step(force=end_of_epoch or s.step == 1 or self.budget.spent(), step=s.step, epoch=s.epoch,
                           loss_g=losses["loss_g"], loss_d=losses["loss_d"], loss_l1=losses["loss_l1"],
-                          img_per_s=cfg.batch * info.world / step_s, eta_s=self.eta(step_s), lr=lr,
-                          fraction=self.fraction())
+                          img_per_s=cfg.batch * info.world / step_s, eta_s=self.budget.eta(step_s), lr=lr,
+                          fraction=self.budget.fraction())
             if end_of_epoch:
                 del it
                 it = None
