@@ -128,16 +128,16 @@ def cmd_harmonize(args) -> int:
     import numpy as np
 
     from engine.atomic import check_writable_folder
-    from engine.image_io import WRITE_FORMATS, read_image, read_mask, write_image
+    from engine.image_io import ALPHA_FORMATS, read_image, read_mask, write_format, write_image
 
-    if args.out.suffix.lower() not in WRITE_FORMATS:  # before the work, not after it
+    if write_format(args.out) is None:  # before the work, not after it
         raise HarmonizerError(f"cannot write {args.out}: unknown format; use .png, .jpg, .webp or .tif")
     check_writable_folder(args.out)
     rgb, alpha = read_image(args.composite)
     keep_alpha = None
     if args.mask is not None:
         mask = read_mask(args.mask, size=(rgb.shape[1], rgb.shape[0]))
-        keep_alpha = alpha if args.out.suffix.lower() in (".png", ".tif", ".tiff", ".webp") else None
+        keep_alpha = alpha if write_format(args.out) in ALPHA_FORMATS else None
     elif alpha is not None:
         mask = alpha.astype(np.float32) / 255.0  # a layered export: its alpha marks the pasted object
     else:

@@ -24,6 +24,13 @@ MAX_PIXELS = 200_000_000
 READ_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+HIGH_DEPTH_FORMATS = {"PNG", "TIFF"}  # written at 16 bits per channel when the source had them
+LOSSY_FORMATS = {"JPEG", "WEBP"}  # the ones a quality setting applies to
+
+
+def write_format(path) -> str | None:
+    """The format a file of this name is written in ("PNG", "JPEG", ...), None when we cannot write it."""
+    return WRITE_FORMATS.get(Path(path).suffix.lower())
 # Pillow warns above ~89 MP and refuses above twice that; our own cap (checked from the header, before
 # decoding) replaces its warning, so raise Pillow's limit to the cap rather than toggling warning
 # filters per call (warning filters are process-wide and not thread-safe for batch workers).
@@ -298,7 +305,6 @@ def _save_kwargs(fmt: str, quality: int) -> dict:
     return {"compress_level": PNG_LEVEL}
 
 
-HIGH_DEPTH_FORMATS = {"PNG", "TIFF"}
 
 
 def _encode_16(fmt: str, rgb16: np.ndarray) -> bytes:
@@ -320,7 +326,7 @@ def write_image(path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | No
     another process creates while this one encodes. `rgb16`: the same picture at 16 bits (uint16), written
     instead of `rgb` to PNG and TIFF without alpha. `exif`: a source's EXIF block, kept in JPEG files."""
     path = Path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    fmt = write_format(path)
     if fmt is None:
         raise ImageWriteError(
             f"cannot write {path}: unknown format {path.suffix or '(no extension)'!r}; use .png, .jpg, .webp or .tif"

@@ -22,11 +22,11 @@ from engine import batch as engine_batch
 from engine.atomic import atomic_write_bytes
 from engine.errors import CancelledError, HarmonizerError
 from engine.harmonizer import Harmonizer
+from engine.image_io import LOSSY_FORMATS, write_format
 from engine.registry import list_models
 from harmonizer_gui.dialog_layout import fit_to_screen, scrolling
 
 FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("WebP", "webp"), ("TIFF", "tif"))
-LOSSY = {"jpg", "webp"}
 POLICIES = (("Skip the file", "skip"), ("Rename the new file", "rename"), ("Overwrite", "overwrite"))
 CLASSICAL = "classical"
 SETTINGS_FILE = "batch_dialog.json"
@@ -341,7 +341,7 @@ class BatchDialog(QDialog):
     # -- options -------------------------------------------------------------------------------------
     def _sync_format(self, *_):
         ext = self.format_combo.currentData()
-        lossy = ext in LOSSY
+        lossy = write_format("x." + ext) in LOSSY_FORMATS
         self.quality_spin.setEnabled(lossy)
         self.quality_label.setEnabled(lossy)
         self.quality_spin.setToolTip("" if lossy else "PNG and TIFF are lossless")

@@ -8,14 +8,13 @@ import numpy as np
 
 from engine.atomic import atomic_path
 from engine.errors import ImageWriteError
-from engine.image_io import Picture, read_mask, read_picture, write_image
+from engine.image_io import HIGH_DEPTH_FORMATS, Picture, read_mask, read_picture, write_format, write_image
 from harmonizer_gui.document import Document
 from harmonizer_gui.project_io import (  # noqa: F401 - the project API, re-exported
     FOREGROUND_ENTRY, FORMAT_VERSION, LAYER_MASK_ENTRY, PROJECT_EXTRAS, RESULT_LAYER, is_project, load_project,
     png_bytes, save_project,
 )
 
-EXPORT_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 
 def open_image(path) -> Picture:
@@ -53,10 +52,11 @@ def save_mask(doc: Document, path) -> Path:
 def export_image(doc: Document, path, quality: int = 95) -> Path:
     """The picture at full resolution (the result at the current strength when it is shown), in sRGB, with
     the background file's EXIF in JPEGs and its 16 bits in PNG and TIFF."""
-    if Path(path).suffix.lower() not in EXPORT_EXTS:
+    fmt = write_format(path)
+    if fmt is None:
         raise ImageWriteError(f"cannot export {path}: use .png, .jpg, .webp or .tif")
     flat = doc.flattened()
-    wide = _flattened16(doc, flat) if Path(path).suffix.lower() in (".png", ".tif", ".tiff") else None
+    wide = _flattened16(doc, flat) if fmt in HIGH_DEPTH_FORMATS else None
     return write_image(path, flat, quality, rgb16=wide, exif=doc.bg_exif)
 
 

@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
 from engine.errors import HarmonizerError
-from engine.image_io import READ_EXTS, is_image_path
+from engine.image_io import LOSSY_FORMATS, READ_EXTS, is_image_path, write_format
 from harmonizer_gui import document_io
 
 IMAGE_FILTER = "Images ({})".format(" ".join(f"*{e}" for e in sorted(READ_EXTS)))
@@ -180,9 +180,9 @@ class FileCommands:
             path, chosen = QFileDialog.getSaveFileName(self, "Export image", start, ";;".join(EXPORT_FILTERS), wanted)
             if not path:
                 return False
-            if Path(path).suffix.lower() not in document_io.EXPORT_EXTS:
+            if write_format(path) is None:
                 path += EXPORT_FILTERS.get(chosen, ".png")
-            if quality is None and Path(path).suffix.lower() in (".jpg", ".jpeg", ".webp"):
+            if quality is None and write_format(path) in LOSSY_FORMATS:
                 quality, ok = QInputDialog.getInt(self, "Export quality", "Quality (1–100):",
                                                   self.prefs.export_quality, 1, 100)
                 if not ok:
