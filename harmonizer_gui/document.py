@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from engine.compositing import blend, nonzero_box
+from engine.compositing import nonzero_box
 from engine.errors import HarmonizerError, MaskError
 from harmonizer_gui import transform as tf
 from harmonizer_gui.document_mask import MaskEditing
+from harmonizer_gui.document_render import CompositeRendering
 from harmonizer_gui.history import FieldStep, History, MaskPatch
 from harmonizer_gui.transform import Box, Transform
 
@@ -74,7 +74,7 @@ class Brush:
         return self.size * (scale if size else 1.0), (pressure if strength else 1.0)
 
 
-class Document(MaskEditing):
+class Document(CompositeRendering, MaskEditing):
     def __init__(self):
         self.events = DocumentEvents()
         self.history = History(self._apply_step)
@@ -149,112 +149,6 @@ class Document(MaskEditing):
     def _require_canvas(self) -> None:
         if self.background is None:
             raise HarmonizerError("open a background image first")
-
-    # -- rendering -----------------------------------------------------------------------------------
-    def _invalidate(self) -> None:
-        self._composite = self._cmask = self._cover = None
-        self._shared = False  # the next render allocates fresh arrays
-
-    def _ensure(self) -> None:
-        if self._composite is None and self.background is not None:
-            w, h = self.canvas_size
-            self._composite = np.empty_like(self.background)
-            self._cmask = np.zeros((h, w), np.float32)
-            self._render((0, 0, w, h))
-
-    def _coverage(self) -> np.ndarray:
-        if self._cover is None:
-            self._cover = self.mask if self.fg_alpha is None else self.mask * (self.fg_alpha * np.float32(1 / 255))
-        return self._cover
-
-    def _render(self, box: Box) -> None:
-        if self._shared:
-            self._composite, self._cmask = self._composite.copy(), self._cmask.copy()
-            self._shared = False
-        x0, y0, x1, y1 = box
-        self._composite[y0:y1, x0:x1] = self.background[y0:y1, x0:x1]
-        if self.foreground is None:
-            self._cmask[y0:y1, x0:x1] = self.mask[y0:y1, x0:x1]
-            return
-        self._cmask[y0:y1, x0:x1] = 0
-        # Only the foreground's footprint needs the float blend; the rest is the background as is.
-        fx0, fy0, fx1, fy1 = self.foreground_box() or (0, 0, 0, 0)
-        x0, y0, x1, y1 = max(x0, fx0), max(y0, fy0), min(x1, fx1), min(y1, fy1)
-        if x1 <= x0 or y1 <= y0:
-            return
-        bg = self.background[y0:y1, x0:x1]
-        cover = cv2.warpAffine(self._coverage(), self._matrix_into((x0, y0, x1, y1)), (x1 - x0, y1 - y0),
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        fg = self.placed_foreground((x0, y0, x1, y1))
-        a = (np.clip(cover, 0, 1) * np.float32(self.opacity))[..., None]
-        out = bg.astype(np.float32)
-        out += (fg.astype(np.float32) - out) * a
-        self._composite[y0:y1, x0:x1] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-        self._cmask[y0:y1, x0:x1] = np.clip(cover, 0, 1)
-
-    def _matrix_into(self, box: Box) -> np.ndarray:
-        """The foreground-to-canvas affine, shifted so that canvas `box` starts at (0, 0)."""
-        m = self.matrix().copy()
-        m[:, 2] -= box[:2]
-        return m
-
-    def placed_foreground(self, box: Box) -> np.ndarray:
-        """The transformed foreground's pixels over canvas `box` (where it covers them: see the coverage)."""
-        x0, y0, x1, y1 = box
-        # Replicating the edge keeps bilinear sampling from pulling black into the foreground's rim.
-        return cv2.warpAffine(self.foreground, self._matrix_into(box), (x1 - x0, y1 - y0),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def shared_inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """(composite, mask, revision) for a harmonization on another thread, without copying 12 MP on
-        this one: the arrays are handed over as they are and the document copies them before it next
-        writes into them (copy on write)."""
-        comp, mask = self.composite(), self.composite_mask()
-        self._shared = True
-        return comp, mask, self.revision
-
-    def composite(self) -> np.ndarray:
-        """The canvas-size composite (cached; do not modify)."""
-        self._require_canvas()
-        self._ensure()
-        return self._composite
-
-    def composite_mask(self) -> np.ndarray:
-        """Where the foreground shows, canvas-size float32 0..1: the mask the harmonizer gets."""
-        self._require_canvas()
-        self._ensure()
-        return self._cmask
-
-    def display_region(self, box: Box, with_result: bool = True) -> np.ndarray:
-        """What the canvas shows in `box`: the composite, blended towards the result at `strength`."""
-        x0, y0, x1, y1 = box
-        comp = self.composite()[y0:y1, x0:x1]
-        if not (with_result and self.showing_result):
-            return comp
-        m = self._cmask[y0:y1, x0:x1]
-        if not (m > 0).any():
-            return comp
-        # The result is already the harmonizer's feathered blend at strength 1: weighting it by the
-        # soft mask again would fade feathered edges twice, so strength alone interpolates here.
-        return blend(comp, self.result[y0:y1, x0:x1], (m > 0).astype(np.float32), self.strength)
-
-    def result_box(self) -> Box | None:
-        """Where a result can differ from the composite (None: nowhere, or no picture)."""
-        if self.background is None:
-            return None
-        if self.foreground is not None:
-            return self.foreground_box()
-        return nonzero_box(self.composite_mask())
-
-    @property
-    def showing_result(self) -> bool:
-        return self.result is not None and self.result_visible and self.strength > 0
-
-    def flattened(self) -> np.ndarray:
-        """The picture as exported: full resolution, the result at the current strength when shown."""
-        w, h = self.canvas_size if self.background is not None else (0, 0)
-        self._require_canvas()
-        return np.ascontiguousarray(self.display_region((0, 0, w, h)))
 
     # -- history plumbing ----------------------------------------------------------------------------
     def _set_fields(self, values: dict) -> None:
