@@ -6,7 +6,6 @@ CLI and the dialog write byte-identical files for identical settings.
 """
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -24,12 +23,12 @@ from engine.errors import CancelledError, HarmonizerError
 from engine.harmonizer import Harmonizer
 from engine.image_io import LOSSY_FORMATS, write_format
 from engine.registry import list_models
+from harmonizer_gui.batch_settings import BatchForm
 from harmonizer_gui.dialog_layout import fit_to_screen, scrolling
 
 FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("WebP", "webp"), ("TIFF", "tif"))
 POLICIES = (("Skip the file", "skip"), ("Rename the new file", "rename"), ("Overwrite", "overwrite"))
 CLASSICAL = "classical"
-SETTINGS_FILE = "batch_dialog.json"
 
 
 class BatchWorker(QThread):
@@ -370,52 +369,37 @@ class BatchDialog(QDialog):
         )
 
     # -- remembered settings: a batch is usually re-run with the last choices ----------------------
-    def _settings_path(self) -> Path:
-        from harmonizer_gui import settings
-
-        return settings.config_dir() / SETTINGS_FILE
-
     def _save_settings(self) -> None:
-        data = {
-            "input": self.input_edit.text(), "masks": self.masks_edit.text(),
-            "separate_masks": self.masks_check.isChecked(), "out": self.out_edit.text(),
-            "format": self.format_combo.currentData(), "quality": self.quality_spin.value(),
-            "template": self.template_edit.text(), "policy": self.policy_combo.currentData(),
-            "method": self.method_combo.currentData(), "strength": self.strength_spin.value(),
-            "limit": self.limit_radio.isChecked(), "max_side": self.max_side_spin.value(),
-        }
-        try:
-            atomic_write_bytes(self._settings_path(), json.dumps(data, indent=1).encode())
-        except HarmonizerError:
-            pass  # only the convenience of remembering is lost
+        BatchForm(
+            input=self.input_edit.text(), masks=self.masks_edit.text(), separate_masks=self.masks_check.isChecked(),
+            out=self.out_edit.text(), format=self.format_combo.currentData(), quality=self.quality_spin.value(),
+            template=self.template_edit.text(), policy=self.policy_combo.currentData(),
+            method=self.method_combo.currentData(), strength=self.strength_spin.value(),
+            limit=self.limit_radio.isChecked(), max_side=self.max_side_spin.value(),
+        ).save()
 
     def _restore_settings(self) -> None:
-        try:
-            data = json.loads(self._settings_path().read_text())
-            if not isinstance(data, dict):
-                return
-        except (OSError, ValueError):
-            return
+        form = BatchForm.load()
 
         def pick(combo, value):
             i = combo.findData(value)
             if i >= 0:
                 combo.setCurrentIndex(i)
 
-        self.input_edit.setText(str(data.get("input", "")))
-        self.masks_edit.setText(str(data.get("masks", "")))
-        self.masks_check.setChecked(bool(data.get("separate_masks")))
-        self.out_edit.setText(str(data.get("out", "")))
-        pick(self.format_combo, data.get("format"))
-        pick(self.policy_combo, data.get("policy"))
-        pick(self.method_combo, data.get("method"))
-        self.template_edit.setText(str(data.get("template") or "{name}_harmonized"))
-        for spin, key in ((self.quality_spin, "quality"), (self.strength_spin, "strength"),
-                          (self.max_side_spin, "max_side")):
-            if isinstance(data.get(key), int):
-                spin.setValue(data[key])
-        self.limit_radio.setChecked(bool(data.get("limit")))
-        self.full_radio.setChecked(not data.get("limit"))
+        self.input_edit.setText(form.input)
+        self.masks_edit.setText(form.masks)
+        self.masks_check.setChecked(form.separate_masks)
+        self.out_edit.setText(form.out)
+        pick(self.format_combo, form.format)
+        pick(self.policy_combo, form.policy)
+        pick(self.method_combo, form.method)
+        self.template_edit.setText(form.template)
+        for spin, value in ((self.quality_spin, form.quality), (self.strength_spin, form.strength),
+                            (self.max_side_spin, form.max_side)):
+            if value is not None:
+                spin.setValue(value)
+        self.limit_radio.setChecked(form.limit)
+        self.full_radio.setChecked(not form.limit)
 
     # -- running -------------------------------------------------------------------------------------
     @property
@@ -478,7 +462,12 @@ class BatchDialog(QDialog):
         self.file_label.setText(f"<span style='color:#c0392b'>Export stopped: {message}</span>")
 
     def _on_worker_finished(self) -> None:
-        self.worker = None
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            # `finished` is sent from the thread just before it ends: let it end, so that closing the
+            # dialog right after can never destroy a QThread that is still running (Qt aborts then).
+            worker.wait()
+            worker.deleteLater()
         self._update_buttons()
         self.worker_done.emit()
         if self._after_run is not None:

@@ -160,3 +160,17 @@ def test_recent_files_on_a_read_only_folder_do_not_raise(dirs, monkeypatch):
     monkeypatch.setattr(settings, "atomic_write_bytes", refuse)
     RecentFiles().add(a)
     assert RecentFiles().paths() == []
+
+
+def test_the_batch_form_round_trips_and_survives_a_damaged_file(dirs):
+    from harmonizer_gui.batch_settings import SETTINGS_FILE, BatchForm
+
+    assert BatchForm.load() == BatchForm()  # nothing remembered yet
+    form = BatchForm(input="/in", out="/out", format="jpg", quality=80, strength=60, limit=True, max_side=1024)
+    form.save()
+    assert BatchForm.load() == form
+    (dirs / "config" / SETTINGS_FILE).write_text('{"quality": "80", "strength": true, "template": "", "limit": 1}')
+    loaded = BatchForm.load()
+    assert (loaded.quality, loaded.strength, loaded.template, loaded.limit) == (None, None, "{name}_harmonized", True)
+    (dirs / "config" / SETTINGS_FILE).write_text("[1, 2]")
+    assert BatchForm.load() == BatchForm()
