@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.compositing import nonzero_box
+from engine.edges import defringe
 from engine.errors import HarmonizerError, MaskError
 from harmonizer_gui import transform as tf
 from harmonizer_gui.document_mask import MaskEditing
@@ -23,6 +24,7 @@ from harmonizer_gui.transform import Box, Transform
 # Fields whose change alters the composite (and so makes a harmonized result stale).
 COMPOSITE_FIELDS = ("background", "foreground", "fg_alpha", "mask", "transform", "opacity")
 CLASSICAL = "classical"
+DEFRINGE_LABEL = "Defringe"
 
 
 class Event:
@@ -325,6 +327,37 @@ class Document(CompositeRendering, MaskEditing):
         value = float(min(1.0, max(0.0, value)))
         if self.foreground is not None and value != self.opacity:
             self.change("Opacity", merge=merge, opacity=value)
+
+    def defringe_source(self) -> dict:
+        """The pixels Defringe starts from: the foreground layer, or the picture (and its 16 bits)."""
+        if self.foreground is not None:
+            return {"foreground": self.foreground}
+        return {"background": self.background, "background16": self.background16}
+
+    def defringe(self, width: float, base: dict | None = None, merge: bool = False) -> None:
+        """Pull the colours of the cut-out's rim (its partly transparent and outermost `width` canvas
+        pixels) towards the object's own (engine.edges.defringe): in the foreground layer, or in the
+        picture itself when there is no separate foreground. `base` (from defringe_source) and `merge`:
+        a live preview re-runs from the pixels it opened with, as one undo step."""
+        self._require_canvas()
+        base = base or self.defringe_source()
+        if "foreground" in base:
+            if self.foreground is None or base["foreground"].shape != self.foreground.shape:
+                raise HarmonizerError("the foreground changed while it was being defringed; open Defringe again")
+            w = max(1, round(width / self.mask_scale()))
+            self.change(DEFRINGE_LABEL, merge=merge, foreground=defringe(base["foreground"], self._coverage(), w))
+            return
+        src = base["background"]
+        if src.shape != self.background.shape:
+            raise HarmonizerError("the picture changed while it was being defringed; open Defringe again")
+        new = defringe(src, self.mask, max(1, round(width)))
+        values = {"background": new}
+        if base["background16"] is not None:  # the 16 bits stay wherever the rim did not change
+            wide = base["background16"].copy()
+            changed = (new != src).any(2)
+            wide[changed] = new[changed].astype(np.uint16) * 257
+            values["background16"] = wide
+        self.change(DEFRINGE_LABEL, merge=merge, **values)
 
     # -- result, strength, model ---------------------------------------------------------------------
     def set_result(self, result: np.ndarray, revision: int) -> bool:

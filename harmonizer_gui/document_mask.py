@@ -5,11 +5,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.edges import refine_mask
 from engine.errors import MaskError
 from harmonizer_gui import mask_ops
 from harmonizer_gui import transform as tf
 from harmonizer_gui.history import MaskPatch
 from harmonizer_gui.transform import Box
+
+
+REFINE_LABEL = "Refine mask edge"
 
 
 class MaskEditing:
@@ -163,6 +167,20 @@ class MaskEditing:
             self._filtered(lambda c, closed: mask_ops.grow(c, r), f"Grow mask {pixels:g} px")
         else:
             self._filtered(lambda c, closed: mask_ops.shrink(c, r, closed), f"Shrink mask {-pixels:g} px")
+
+    def refine_mask_edges(self, radius: float, eps: float = 1e-3, base: np.ndarray | None = None,
+                          merge: bool = False) -> None:
+        """Snap the layer mask's edge to the picture's edges within about `radius` canvas pixels
+        (engine.edges.refine_mask, guided by the foreground's colours, or the picture's without one).
+        `base`: the mask to start from (a live preview re-runs from the mask it opened with); `merge`
+        folds the change into the previous one of the same name, so a preview is one undo step."""
+        self._require_canvas()
+        guide = self.foreground if self.foreground is not None else self.background
+        r = max(1, round(radius / self.mask_scale()))
+        start = self.mask if base is None else base
+        if start.shape != self.mask.shape:
+            raise MaskError("the mask changed size while it was being refined; open Refine edge again")
+        self.change(REFINE_LABEL, merge=merge, mask=refine_mask(guide, start, r, eps))
 
     def load_mask(self, mask: np.ndarray, name: str = "mask") -> None:
         """Use a mask read from a file: foreground-size, or canvas-size (mapped onto the foreground)."""

@@ -44,6 +44,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.ephemeral = False  # True: closing saves no preferences and leaves the autosave file alone
         self.last_error = ""
         self.error_box: QMessageBox | None = None
+        self.edge = None  # the Refine edge / Defringe dialog while it is open
         self.doc = Document()
         self.tools = ToolSettings()
         self.canvas = Canvas(self.doc, self.tools)
@@ -235,6 +236,19 @@ class MainWindow(FileCommands, QMainWindow):
             if not ok:
                 return
         self.attempt(self.doc.grow_mask, pixels if grow else -pixels)
+
+    def edge_dialog(self, kind: str) -> int:
+        """Mask ▸ Refine edge… or Layer ▸ Defringe… (harmonizer_gui.edge_dialog); returns the dialog's result."""
+        if self.doc.background is None:
+            self.show_message("Open a picture first.", True)
+            return 0
+        from harmonizer_gui.edge_dialog import EdgeDialog
+
+        self.edge = EdgeDialog(self, kind)
+        try:
+            return self.edge.exec()
+        finally:
+            self.edge = None
 
     def ask_opacity(self) -> None:
         if self.doc.foreground is None:

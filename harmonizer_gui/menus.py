@@ -85,6 +85,8 @@ def build_menus(w) -> None:
     _action(w, m, "Softer brush", lambda: tools.harden_brush(False), ["{", "Shift+["])
     m.addSeparator()
     _action(w, m, "Feather…", w.feather_mask, ["Shift+F6"], "Soften the mask's edge")
+    _action(w, m, "Refine edge…", lambda: w.edge_dialog("refine"), ["Ctrl+Alt+R"],
+            "Snap the mask's edge to the picture's edges, with a live preview")
     _action(w, m, "Grow…", lambda: w.grow_mask(True), [], "Expand the mask")
     _action(w, m, "Shrink…", lambda: w.grow_mask(False), [], "Contract the mask")
     _action(w, m, "Invert", lambda: w.mask_op("invert_mask"), ["Ctrl+I"])
@@ -109,6 +111,8 @@ def build_menus(w) -> None:
     _action(w, m, "Flip horizontal", lambda: w.attempt(w.doc.flip, True))
     _action(w, m, "Flip vertical", lambda: w.attempt(w.doc.flip, False))
     _action(w, m, "Opacity…", w.ask_opacity)
+    _action(w, m, "Defringe…", lambda: w.edge_dialog("defringe"), [],
+            "Give the cut-out's rim the object's own colour, with a live preview")
     m.addSeparator()
     w.harmonize_action = _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
     _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")

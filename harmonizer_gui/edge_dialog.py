@@ -1,0 +1,118 @@
+"""Mask ▸ Refine edge… and Layer ▸ Defringe…: a few sliders with a live preview on the canvas.
+
+Every change re-runs the operation from what the document held when the dialog opened, folded into one
+undo step; OK keeps it, Cancel (or Esc, or closing the dialog) undoes it. The work runs a moment after
+the last slider movement, so dragging stays smooth on a large picture.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
+)
+
+PREVIEW_DELAY_MS = 150
+EPS_RANGE = (1e-4, 1e-1)  # guided filter eps, on a log slider
+
+
+def _slider(lo: int, hi: int, value: int) -> QSlider:
+    s = QSlider(Qt.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    s.setMinimumWidth(220)
+    return s
+
+
+class EdgeDialog(QDialog):
+    """kind "refine": radius and edge sensitivity for Document.refine_mask_edges; kind "defringe": width
+    for Document.defringe."""
+
+    def __init__(self, window, kind: str):
+        super().__init__(window)
+        if kind not in ("refine", "defringe"):
+            raise ValueError(kind)
+        self.window, self.doc, self.kind = window, window.doc, kind
+        self.setWindowTitle("Refine mask edge" if kind == "refine" else "Defringe")
+        self._applied = False
+        self._base = self.doc.mask.copy() if kind == "refine" else self.doc.defringe_source()
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.value_labels = {}
+        if kind == "refine":
+            layout.addWidget(QLabel("Snaps the mask's edge to the picture's edges nearby."))
+            self.radius = _slider(1, 64, 8)
+            self.sensitivity = _slider(0, 100, self._eps_to_slider(1e-3))
+            self.sensitivity.setToolTip("Left: follow faint edges; right: only strong ones, smoother")
+            self._add_row(form, "Radius", self.radius)
+            self._add_row(form, "Edge sensitivity", self.sensitivity)
+        else:
+            layout.addWidget(QLabel("Gives the cut-out's rim the object's own colour, removing the old background's."))
+            self.width_slider = _slider(1, 16, 3)
+            self._add_row(form, "Width", self.width_slider)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self._timer.timeout.connect(self.apply)
+        self._update_labels()
+        self.apply()  # the preview shows at once
+
+    # -- values ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _eps_to_slider(eps: float) -> int:
+        lo, hi = map(math.log10, EPS_RANGE)
+        return round(100 * (math.log10(eps) - lo) / (hi - lo))
+
+    def eps(self) -> float:
+        lo, hi = map(math.log10, EPS_RANGE)
+        return 10 ** (lo + (hi - lo) * self.sensitivity.value() / 100)
+
+    def _add_row(self, form: QFormLayout, label: str, slider: QSlider) -> None:
+        value = QLabel()
+        value.setMinimumWidth(56)
+        self.value_labels[slider] = value
+        slider.valueChanged.connect(self._changed)
+        row = QHBoxLayout()
+        row.addWidget(slider, 1)
+        row.addWidget(value)
+        form.addRow(label, row)
+
+    def _update_labels(self) -> None:
+        for slider, label in self.value_labels.items():
+            if self.kind == "refine" and slider is self.sensitivity:
+                label.setText(f"{self.eps():.0e}")
+            else:
+                label.setText(f"{slider.value()} px")
+
+    def _changed(self, *_):
+        self._update_labels()
+        self._timer.start()
+
+    # -- preview, OK, Cancel ---------------------------------------------------------------------------
+    def apply(self) -> bool:
+        self._timer.stop()
+        if self.kind == "refine":
+            ok = self.window.attempt(self.doc.refine_mask_edges, self.radius.value(), self.eps(),
+                                     base=self._base, merge=self._applied)
+        else:
+            ok = self.window.attempt(self.doc.defringe, self.width_slider.value(), base=self._base,
+                                     merge=self._applied)
+        self._applied = self._applied or bool(ok)
+        return bool(ok)
+
+    def accept(self) -> None:
+        if self._timer.isActive():
+            self.apply()
+        super().accept()
+
+    def reject(self) -> None:
+        # Esc, Cancel and the window manager all come here: leave the document as the dialog found it.
+        self._timer.stop()
+        if self._applied:
+            self.doc.undo()
+            self._applied = False
+        super().reject()
