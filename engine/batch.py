@@ -28,7 +28,7 @@ from engine.atomic import NameTakenError, atomic_write_bytes, check_writable_fol
 from engine.errors import CancelledError, HarmonizerError
 from engine.image_io import read_image, read_mask, resize_mask, write_image
 from engine.openraster import load_composite
-from engine.pairing import MASK_SUFFIX, image_files, mask_rank, pair_masks
+from engine.pairing import MASK_SUFFIX, image_files, mask_rank, pair_masks, reference_beside
 from engine.pipeline import run_stages
 
 FORMATS = ("png", "jpg", "webp", "tif")
@@ -251,19 +251,27 @@ def _is_own_input(job: _Job) -> bool:
     return any(job.target.resolve() == p.resolve() for p in sources)
 
 
-def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str | None]:
+def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str | None]:
+    """(rgb, mask, alpha, reference area, note) of one item; a picture's X_ref.* is its reference."""
     image_path, source = job.source
     if image_path is None:
         rgb, mask = source()
-        return np.ascontiguousarray(rgb, np.uint8), np.asarray(mask, np.float32), None, None
+        return np.ascontiguousarray(rgb, np.uint8), np.asarray(mask, np.float32), None, None, None
     rgb, alpha = read_image(image_path)
-    mask = read_mask(source)
-    note = None
     h, w = rgb.shape[:2]
-    if mask.shape != (h, w):
-        note = f"mask {source.name} is {mask.shape[1]}x{mask.shape[0]}, resized to {w}x{h}"
-        mask = resize_mask(mask, (w, h))
-    return rgb, mask, alpha, note
+    notes = []
+
+    def fitted(path: Path) -> np.ndarray:
+        m = read_mask(path)
+        if m.shape != (h, w):
+            notes.append(f"{path.name} is {m.shape[1]}x{m.shape[0]}, resized to {w}x{h}")
+            m = resize_mask(m, (w, h))
+        return m
+
+    mask = fitted(source)
+    ref_path = reference_beside(image_path)
+    reference = None if ref_path is None else fitted(ref_path)
+    return rgb, mask, alpha, reference, "; ".join(notes) or None
 
 
 def _failure(exc: Exception) -> tuple[str, str]:
@@ -273,17 +281,19 @@ def _failure(exc: Exception) -> tuple[str, str]:
     return "failed", f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def _shrink(rgb, mask, alpha, max_side):
+def _shrink(rgb, mask, alpha, reference, max_side):
     h, w = rgb.shape[:2]
     if max_side is None or max(h, w) <= max_side:
-        return rgb, mask, alpha
+        return rgb, mask, alpha, reference
     scale = max_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     mask = resize_mask(mask, size)
     if alpha is not None:
         alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
-    return rgb, mask, alpha
+    if reference is not None:
+        reference = resize_mask(reference, size)
+    return rgb, mask, alpha, reference
 
 
 def run_batch(
@@ -348,8 +358,8 @@ def run_batch(
                     taken.add(job.target)
 
     def prepared(job: _Job):  # the read stage, on an I/O thread
-        rgb, mask, alpha, note = _load(job)
-        return (*_shrink(rgb, mask, alpha, options.max_side), note)
+        rgb, mask, alpha, reference, note = _load(job)
+        return (*_shrink(rgb, mask, alpha, reference, options.max_side), note)
 
     def compute(job: _Job, loaded):
         if cancelled():
@@ -361,8 +371,12 @@ def run_batch(
 
         try:
             tell(place[id(job)] / total, f"{job.label}: reading")
-            rgb, mask, alpha, note = loaded.result()
-            out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled)
+            rgb, mask, alpha, reference, note = loaded.result()
+            out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled,
+                                       reference=reference)
+            if reference is not None and harmonizer.method != "classical":
+                note = "; ".join(filter(None, (note, "its reference area needs --method classical (this model "
+                                                     "harmonized against the surroundings)")))
         except CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - see _failure

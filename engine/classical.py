@@ -57,9 +57,23 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return Harmonization(composite, np.asarray(mask, np.float32), box, region).at(1.0)
 
 
-def classical_region(composite: np.ndarray, mask: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def _reference_stats(composite, mask, reference, bg_threshold):
+    """Lab mean and spread of the reference area, leaving out the object itself."""
+    where = (np.asarray(reference, np.float32) > 0.5) & (mask < bg_threshold)
+    if np.count_nonzero(where) < MIN_PIXELS:
+        inside = np.count_nonzero(np.asarray(reference, np.float32) > 0.5)
+        if inside >= MIN_PIXELS:
+            raise MaskError("the reference area lies on the object itself; paint it on the background")
+        raise MaskError(f"the reference area is empty or too small (at least {MIN_PIXELS} pixels are needed)")
+    x0, y0, x1, y1 = mask_box(where)
+    return _stats(_lab(composite[y0:y1, x0:x1]), where[y0:y1, x0:x1])
+
+
+def classical_region(composite: np.ndarray, mask: np.ndarray,
+                     reference: np.ndarray | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The recoloured pixels, not yet blended: ((x0, y0, x1, y1), float32 0..255 of that box), the box
-    covering every pixel where the mask is above 0."""
+    covering every pixel where the mask is above 0. `reference` (float32 0..1, the composite's size): the
+    area whose light the object should take, instead of the background around it."""
     if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
         raise MaskError(f"composite must be H x W x 3 uint8, got {composite.shape} {composite.dtype}")
     if mask.shape != composite.shape[:2]:
@@ -90,7 +104,10 @@ def classical_region(composite: np.ndarray, mask: np.ndarray) -> tuple[tuple[int
         cx0, cy0, cx1, cy1 = 0, 0, w, h
         ctx_mask, bg_ctx = mask, bg_all
     ctx_lab = _lab(composite[cy0:cy1, cx0:cx1])
-    bg_mean, bg_std = _stats(ctx_lab, bg_ctx)
+    if reference is None:
+        bg_mean, bg_std = _stats(ctx_lab, bg_ctx)
+    else:
+        bg_mean, bg_std = _reference_stats(composite, mask, reference, bg_threshold)
     fg_mean, fg_std = _stats(ctx_lab, ctx_mask > fg_threshold)
     scale, offset = lab_transfer(fg_mean, fg_std, bg_mean, bg_std)
 

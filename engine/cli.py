@@ -85,6 +85,9 @@ def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentPar
     _common(p)
     p.add_argument("--strength", type=_strength, default=1.0, help="0 = unchanged, 1 = full correction")
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--reference", type=Path, metavar="MASK",
+                   help="mask of the area whose light the object should take (sun or shade, say) instead of "
+                        "the background around it; used by --method classical")
 
     p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder, and .ora projects")
     p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
@@ -143,8 +146,9 @@ def cmd_harmonize(args) -> int:
     else:
         raise HarmonizerError(f"no mask given and {args.composite.name} has no alpha channel to use as one")
     start = time.monotonic()
+    reference = None if args.reference is None else read_mask(args.reference, size=(rgb.shape[1], rgb.shape[0]))
     harmonizer = _harmonizer(args)
-    out = harmonizer.harmonize(rgb, mask, strength=args.strength)
+    out = harmonizer.harmonize(rgb, mask, strength=args.strength, reference=reference)
     write_image(args.out, out, quality=args.quality, alpha=keep_alpha)
     if harmonizer.notice:
         print(f"note: {harmonizer.notice}", file=sys.stderr)

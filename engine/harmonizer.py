@@ -39,24 +39,41 @@ def check_inputs(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
         raise MaskError(
             f"mask is {mask.shape[1]}x{mask.shape[0]} but the composite is {composite.shape[1]}x{composite.shape[0]}"
         )
-    integer = mask.dtype.kind in "uib"
-    if mask.ndim == 3:
-        mask = mask[..., 0]
-    mask = mask.astype(np.float32, copy=False)
-    if not integer and not np.isfinite(mask).all():  # clipping would turn NaN into an arbitrary level
-        raise MaskError("the mask holds NaN or infinite values")
-    # 0..255 masks (uint8, or floats well above 1); a float 0..1 mask that a blur left at 1.0000001 is
-    # still 0..1.
-    peak = mask.max(initial=0)
-    if (integer and peak > 1) or peak > 1.5:
-        mask = mask / np.float32(255)
-    if mask.min(initial=0) < 0 or mask.max(initial=0) > 1:
-        mask = np.clip(mask, 0, 1)
+    mask = unit_mask(mask, "mask")
     if not (mask > 0.01).any():
         raise MaskError("the mask is empty: paint the foreground that should be harmonized")
     if (mask > 0.99).all():
         raise MaskError("the mask covers the whole image: some background is needed to harmonize against")
     return mask
+
+
+def unit_mask(mask: np.ndarray, what: str) -> np.ndarray:
+    """A mask as float32 0..1 H x W: 0..255 masks (integers, or floats well above 1) are scaled, a float
+    0..1 mask that a blur left at 1.0000001 is kept, NaN and infinities refused (clipping would make them
+    an arbitrary level)."""
+    integer = mask.dtype.kind in "uib"
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    mask = mask.astype(np.float32, copy=False)
+    if not integer and not np.isfinite(mask).all():
+        raise MaskError(f"the {what} holds NaN or infinite values")
+    peak = mask.max(initial=0)
+    if (integer and peak > 1) or peak > 1.5:
+        mask = mask / np.float32(255)
+    if mask.min(initial=0) < 0 or mask.max(initial=0) > 1:
+        mask = np.clip(mask, 0, 1)
+    return mask
+
+
+def check_reference(reference, composite: np.ndarray) -> np.ndarray | None:
+    """The reference area as float32 0..1 of the composite's size, or None."""
+    if reference is None:
+        return None
+    reference = np.asarray(reference)
+    if reference.shape[:2] != composite.shape[:2]:
+        raise MaskError(f"the reference area is {reference.shape[1]}x{reference.shape[0]} but the composite is "
+                        f"{composite.shape[1]}x{composite.shape[0]}")
+    return unit_mask(reference, "reference area")
 
 
 def check_strength(strength) -> float:
@@ -147,23 +164,34 @@ class Harmonizer:
         strength: float = 1.0,
         progress: Progress = None,
         cancel: Cancel = None,
+        reference: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Full-resolution harmonization of an RGB uint8 composite; returns uint8 of the same size."""
+        """Full-resolution harmonization of an RGB uint8 composite; returns uint8 of the same size.
+        `reference`: a mask of the area whose light the object should take (see `run`)."""
         strength = check_strength(strength)
-        result = self.run(composite, mask, progress, cancel)
+        result = self.run(composite, mask, progress, cancel, reference)
         out = result.at(strength)
         _Stepper(progress, cancel)(1.0, "done")
         return out
 
     def run(self, composite: np.ndarray, mask: np.ndarray, progress: Progress = None,
-            cancel: Cancel = None) -> Harmonization:
-        """The harmonization as a result that gives the picture at any strength (`.at(strength)`)."""
+            cancel: Cancel = None, reference: np.ndarray | None = None) -> Harmonization:
+        """The harmonization as a result that gives the picture at any strength (`.at(strength)`).
+
+        `reference` (a mask of the composite's size): the area whose light the object should take, where
+        the scene has several (sun and shade), instead of the background around the object. The classical
+        method uses it; a network model not trained for references harmonizes against the background as
+        before and says so in `notice`."""
         mask = check_inputs(composite, mask)
+        reference = check_reference(reference, composite)
         step = _Stepper(progress, cancel)
         step(0.0, "preparing")
         if self.method == "classical":
-            box, region = classical_region(composite, mask)
+            box, region = classical_region(composite, mask, reference)
         else:
+            if reference is not None:
+                self.notice = (f"{self.model_name} was not trained to use a reference area; it harmonized against "
+                               "the background around the object (the classical method uses the area)")
             box, region = self._harmonize_network(composite, mask, step)
         step(0.95, "blending")
         return Harmonization(composite, mask, box, region)

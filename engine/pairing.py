@@ -1,8 +1,9 @@
 """Which files are images, and which image is whose mask: one rule for batch, the trainer and the dialogs.
 
 The mask of `X.<ext>` is `X_mask.<ext>` in the same folder (the suffix in any letter case; when there
-are several, the first in MASK_EXT_ORDER: lossless formats before JPEG). Files named `*_mask` are never
-pictures. Hidden files, and files in hidden folders, are not images at all (editors' and the file
+are several, the first in MASK_EXT_ORDER: lossless formats before JPEG), and its reference area, if it
+has one, `X_ref.<ext>` (the area whose light the object should take). Files named `*_mask` or `*_ref`
+are never pictures. Hidden files, and files in hidden folders, are not images at all (editors' and the file
 manager's leftovers).
 """
 from __future__ import annotations
@@ -13,11 +14,28 @@ from engine.image_io import READ_EXTS
 
 IMAGE_EXTS = frozenset(READ_EXTS)
 MASK_SUFFIX = "_mask"
+REFERENCE_SUFFIX = "_ref"
 MASK_EXT_ORDER = (".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".jpg", ".jpeg")
 
 
 def is_mask_name(path: Path) -> bool:
     return path.stem.lower().endswith(MASK_SUFFIX)
+
+
+def is_picture_name(path: Path) -> bool:
+    """Not a mask nor a reference area of another picture."""
+    stem = path.stem.lower()
+    return not (stem.endswith(MASK_SUFFIX) or stem.endswith(REFERENCE_SUFFIX))
+
+
+def reference_beside(picture: Path) -> Path | None:
+    """`X_ref.*` beside picture `X.*`, lossless formats first; None when there is none."""
+    for ext in MASK_EXT_ORDER:
+        for suffix in (REFERENCE_SUFFIX, REFERENCE_SUFFIX.upper()):
+            candidate = picture.with_name(f"{picture.stem}{suffix}{ext}")
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def image_files(folder, recursive: bool = False) -> list[Path]:
@@ -44,4 +62,4 @@ def pair_masks(files: list[Path]) -> list[tuple[Path, Path | None]]:
             key = (p.parent, p.stem[: -len(MASK_SUFFIX)].lower())
             if key not in masks or mask_rank(p) < mask_rank(masks[key]):
                 masks[key] = p
-    return [(p, masks.get((p.parent, p.stem.lower()))) for p in files if not is_mask_name(p)]
+    return [(p, masks.get((p.parent, p.stem.lower()))) for p in files if is_picture_name(p)]

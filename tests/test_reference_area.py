@@ -1,0 +1,103 @@
+"""A reference area: the object takes the light of the area the user chose, not the whole background's."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import MaskError
+from engine.harmonizer import Harmonizer
+from harmonizer_cli import main
+from tests.test_harmonizer import tiny_model  # noqa: F401  (a fixture)
+
+
+def sun_and_shade():
+    """A scene lit warm on the left and blue-shaded on the right, a grey object in the middle."""
+    rng = np.random.default_rng(1)
+    h, w = 120, 200
+    img = np.empty((h, w, 3), np.float32)
+    img[:, :100] = (215, 160, 90)   # sunlit
+    img[:, 100:] = (70, 95, 150)    # shade
+    img = img + rng.normal(0, 6, img.shape)
+    mask = np.zeros((h, w), np.float32)
+    mask[40:80, 85:115] = 1.0
+    img[40:80, 85:115] = (128, 128, 128) + rng.normal(0, 6, (40, 30, 3))
+    warm = np.zeros((h, w), np.float32)
+    warm[:, :60] = 1.0
+    shade = np.zeros((h, w), np.float32)
+    shade[:, 140:] = 1.0
+    return np.clip(img, 0, 255).astype(np.uint8), mask, warm, shade
+
+
+def warmth(img, mask):
+    inside = img[mask > 0.5].astype(np.float32)
+    return float(inside[:, 0].mean() - inside[:, 2].mean())
+
+
+def test_the_object_follows_the_chosen_area():
+    comp, mask, warm, shade = sun_and_shade()
+    h = Harmonizer(method="classical")
+    against_sun = h.harmonize(comp, mask, reference=warm)
+    against_shade = h.harmonize(comp, mask, reference=shade)
+    plain = h.harmonize(comp, mask)
+    assert warmth(against_sun, mask) > warmth(plain, mask) > warmth(against_shade, mask)
+    assert warmth(against_sun, mask) > 60 and warmth(against_shade, mask) < -40
+    outside = mask == 0
+    assert np.array_equal(against_sun[outside], comp[outside])  # the reference only steers the object
+    # 0..255 references work as masks do
+    np.testing.assert_array_equal(h.harmonize(comp, mask, reference=(warm * 255).astype(np.uint8)), against_sun)
+
+
+def test_bad_reference_areas_are_one_clear_line():
+    comp, mask, warm, _ = sun_and_shade()
+    h = Harmonizer(method="classical")
+    with pytest.raises(MaskError, match="empty or too small"):
+        h.harmonize(comp, mask, reference=np.zeros_like(mask))
+    with pytest.raises(MaskError, match="on the object itself"):
+        h.harmonize(comp, mask, reference=mask.copy())
+    with pytest.raises(MaskError, match="reference area is 10x10"):
+        h.harmonize(comp, mask, reference=np.ones((10, 10), np.float32))
+    nan = warm.copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(MaskError, match="reference area holds NaN"):
+        h.harmonize(comp, mask, reference=nan)
+
+
+def test_a_network_model_not_trained_for_references_says_so(tiny_model):
+    comp, mask, warm, _ = sun_and_shade()
+    h = Harmonizer(model=str(tiny_model), device="cpu")
+    plain = h.harmonize(comp, mask)
+    assert h.notice == ""
+    with_ref = h.harmonize(comp, mask, reference=warm)
+    assert "not trained to use a reference area" in h.notice
+    np.testing.assert_array_equal(with_ref, plain)
+
+
+def test_the_command_line_takes_a_reference(tmp_path, capsys):
+    comp, mask, warm, shade = sun_and_shade()
+    Image.fromarray(comp).save(tmp_path / "comp.png")
+    Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    Image.fromarray((warm * 255).astype(np.uint8)).save(tmp_path / "sun.png")
+    Image.fromarray((shade * 255).astype(np.uint8)).save(tmp_path / "shade.png")
+    for ref in ("sun", "shade"):
+        assert main(["harmonize", str(tmp_path / "comp.png"), str(tmp_path / "mask.png"), "-o",
+                     str(tmp_path / f"out_{ref}.png"), "--method", "classical",
+                     "--reference", str(tmp_path / f"{ref}.png")]) == 0
+    sun = np.asarray(Image.open(tmp_path / "out_sun.png"))
+    shade_out = np.asarray(Image.open(tmp_path / "out_shade.png"))
+    assert warmth(sun, mask) > warmth(shade_out, mask) + 80
+
+
+def test_batch_uses_a_reference_area_beside_the_composite(tmp_path):
+    from engine.batch import BatchOptions, find_pairs, run_batch
+
+    comp, mask, warm, shade = sun_and_shade()
+    for name, ref in (("sunny", warm), ("shady", shade)):
+        Image.fromarray(comp).save(tmp_path / f"{name}.png")
+        Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / f"{name}_mask.png")
+        Image.fromarray((ref * 255).astype(np.uint8)).save(tmp_path / f"{name}_ref.png")
+    pairs, unmatched = find_pairs(tmp_path)
+    assert [p.name for p, _ in pairs] == ["shady.png", "sunny.png"] and unmatched == []  # _ref files are no pictures
+    out = tmp_path / "out"
+    report = run_batch(pairs, out, BatchOptions(method="classical"), Harmonizer(method="classical"))
+    assert report.ok
+    sunny, shady = (np.asarray(Image.open(out / f"{n}.png")) for n in ("sunny", "shady"))
+    assert warmth(sunny, mask) > warmth(shady, mask) + 80
