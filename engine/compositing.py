@@ -42,6 +42,18 @@ class Harmonization:
     box: Box
     region: np.ndarray
 
+    def region_at(self, box: Box, strength: float) -> np.ndarray:
+        """The picture at `strength` over `box` only (a view's band), rounded once like `at`."""
+        x0, y0, x1, y1 = box
+        out = self.composite[y0:y1, x0:x1].copy()
+        hx0, hy0, hx1, hy1 = self.box
+        ix0, iy0, ix1, iy1 = max(x0, hx0), max(y0, hy0), min(x1, hx1), min(y1, hy1)
+        if strength > 0 and ix0 < ix1 and iy0 < iy1:
+            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = blend_region(
+                self.composite[iy0:iy1, ix0:ix1], self.region[iy0 - hy0:iy1 - hy0, ix0 - hx0:ix1 - hx0],
+                self.mask[iy0:iy1, ix0:ix1], min(float(strength), 1.0))
+        return out
+
     def at(self, strength: float = 1.0) -> np.ndarray:
         out = self.composite.copy()
         if strength > 0:

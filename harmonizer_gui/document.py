@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.compositing import nonzero_box
+from engine.compositing import Harmonization, nonzero_box
 from engine.edges import defringe
 from engine.errors import HarmonizerError, MaskError
 from harmonizer_gui import transform as tf
@@ -87,6 +87,10 @@ class Document(CompositeRendering, MaskEditing):
         self.transform = Transform()
         self.opacity = 1.0
         self.result: np.ndarray | None = None
+        # The engine's result behind `result` while it is unpatched: the picture at any strength is then
+        # blended once from its float pixels (a result only stored as its strength-1 picture, as a reopened
+        # project's, is interpolated from that, rounding twice, at most a level apart).
+        self.harmonization: Harmonization | None = None
         self.result_visible = True
         self.result_stale = False  # the mask was painted since: still shown, worth harmonizing again
         self.strength = 1.0
@@ -154,6 +158,8 @@ class Document(CompositeRendering, MaskEditing):
 
     # -- history plumbing ----------------------------------------------------------------------------
     def _set_fields(self, values: dict) -> None:
+        if "result" in values and "harmonization" not in values:
+            self.harmonization = None  # whatever replaced the result, it is not that harmonization's
         layers_before = (self.canvas_size, self.fg_size, self.bg_name, self.fg_name)
         for key, value in values.items():
             setattr(self, key, value)
@@ -199,6 +205,8 @@ class Document(CompositeRendering, MaskEditing):
             values["result"] = None
         if values.get("result", self.result) is None and self.result_stale:
             values["result_stale"] = False
+        if "result" in values and "harmonization" not in values:
+            values["harmonization"] = None  # so that undo brings back the one the result came with
         before = {key: getattr(self, key) for key in values}
         top = self.history.top
         if merge and isinstance(top, FieldStep) and top.label == label and set(values) <= set(top.after):
@@ -360,13 +368,18 @@ class Document(CompositeRendering, MaskEditing):
         self.change(DEFRINGE_LABEL, merge=merge, **values)
 
     # -- result, strength, model ---------------------------------------------------------------------
-    def set_result(self, result: np.ndarray, revision: int) -> bool:
-        """Install a harmonized picture computed from composite `revision`; False if it is stale now."""
+    def set_result(self, result: np.ndarray | Harmonization, revision: int) -> bool:
+        """Install a harmonization (or a harmonized picture) computed from composite `revision`; False if
+        it is stale now."""
+        harmonization = result if isinstance(result, Harmonization) else None
+        if harmonization is not None:
+            result = harmonization.at(1.0)
         if revision != self.revision or self.background is None or result.shape != self.background.shape:
             return False
         # Strokes patch a result in place, so it must be this document's own writable array.
         result = result if result.flags.writeable else result.copy()
-        self.change("Harmonize", result=result, result_visible=True, result_stale=False)
+        self.change("Harmonize", result=result, harmonization=harmonization, result_visible=True,
+                    result_stale=False)
         return True
 
     def clear_result(self) -> None:

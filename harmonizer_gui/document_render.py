@@ -94,6 +94,8 @@ class CompositeRendering:
         comp = self.composite()[y0:y1, x0:x1]
         if not (with_result and self.showing_result):
             return comp
+        if self.harmonization is not None and not self.result_stale:
+            return self.harmonization.region_at(box, self.strength)
         m = self._cmask[y0:y1, x0:x1]
         if not (m > 0).any():
             return comp

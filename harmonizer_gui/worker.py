@@ -38,7 +38,7 @@ class HarmonizeWorker(QThread):
     model_loaded = Signal(int, str, str, str)  # request id, model name, device description, method
     model_failed = Signal(int, str, str)       # request id, requested model, message
     progress = Signal(int, float, str)         # job id, fraction, stage
-    finished_job = Signal(int, object, int)    # job id, harmonized uint8 image, document revision
+    finished_job = Signal(int, object, int)    # job id, engine Harmonization, document revision
     failed = Signal(int, str)                  # job id, message
     cancelled = Signal(int)                    # job id
     notice = Signal(str)                       # a non-fatal remark from the engine (e.g. fell back to CPU)
@@ -151,7 +151,8 @@ class HarmonizeWorker(QThread):
 
         h.notice = ""
         try:
-            out = h.harmonize(job.composite, job.mask, 1.0, progress=progress, cancel=self._cancel.is_set)
+            out = h.run(job.composite, job.mask, progress=progress, cancel=self._cancel.is_set)
+            progress(1.0, "done")
         except CancelledError:
             self.cancelled.emit(job.id)
             return

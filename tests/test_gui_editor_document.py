@@ -272,3 +272,27 @@ def test_sixteen_bit_background_exports_at_16_bits_and_jpeg_keeps_its_exif(tmp_p
     assert d.bg_exif is None
     d.undo()
     assert d.bg_exif is not None
+
+
+def test_a_strength_below_one_is_blended_once_like_the_engine():
+    """The editor shows (and exports) at 40 % exactly what harmonize(strength=0.4) returns: blended once
+    from the harmonizer's float pixels, not from a rounded strength-1 picture (on this textured picture
+    with a feathered mask, rounding twice put 357 pixels a level off at 40 %)."""
+    rng = np.random.default_rng(0)
+    soft = np.zeros((60, 80), np.float32)
+    soft[15:45, 20:60] = 1.0
+    soft[15:45, 20:24] = np.linspace(0.2, 0.9, 4)
+    doc = Document()
+    doc.load(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), mask=soft)
+    h = Harmonizer(method="classical")
+    comp, mask = doc.composite(), doc.composite_mask()
+    doc.set_result(h.run(comp, mask), doc.revision)
+    for strength in (0.4, 0.73, 1.0):
+        doc.set_strength(strength)
+        assert np.array_equal(doc.flattened(), h.harmonize(comp, mask, strength))
+    doc.undo()
+    assert doc.result is None and doc.harmonization is None
+    doc.redo()
+    assert doc.harmonization is not None
+    doc.clear_result()
+    assert doc.harmonization is None

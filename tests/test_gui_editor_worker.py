@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QTimer  # noqa: E402
 
+from engine.compositing import Harmonization  # noqa: E402
 from engine.errors import CancelledError, HarmonizerError  # noqa: E402
 from harmonizer_gui.worker import HarmonizeWorker  # noqa: E402
 
@@ -30,14 +31,15 @@ class GatedHarmonizer:
         self.started = threading.Event()
         self.calls = []
 
-    def harmonize(self, composite, mask, strength=1.0, progress=None, cancel=None):
+    def run(self, composite, mask, progress=None, cancel=None):
         self.calls.append(int(composite[0, 0, 0]))
         progress(0.1, "running")
         self.started.set()
         while not self.gate.wait(0.005):
             if cancel():
                 raise CancelledError("cancelled")
-        return composite + 1
+        h, w = mask.shape
+        return Harmonization(composite, mask, (0, 0, w, h), composite.astype(np.float32) + 1)
 
 
 @pytest.fixture
@@ -69,8 +71,8 @@ def test_job_reports_progress_and_result(qtbot, worker):
     h.gate.set()
     with qtbot.waitSignal(worker.finished_job, timeout=TIMEOUT_MS) as blocker:
         job = worker.submit(*image(5), revision=42)
-    assert blocker.args[0] == job and blocker.args[2] == 42 and int(blocker.args[1][0, 0, 0]) == 6
-    assert stages == ["running"]
+    assert blocker.args[0] == job and blocker.args[2] == 42 and int(blocker.args[1].at(1.0)[0, 0, 0]) == 6
+    assert stages == ["running", "done"]
 
 
 def test_cancel_stops_a_running_job(qtbot, worker):
