@@ -10,21 +10,20 @@ import shlex
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QButtonGroup, QHeaderView, QComboBox, QDialog, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
-    QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
-    QRadioButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+    QAbstractItemView, QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QRadioButton, QSizePolicy, QSpinBox,
+    QToolButton, QVBoxLayout, QWidget,
 )
 
 from engine.errors import HarmonizerError
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
-from harmonizer_gui.curves_widget import RIGHT, CurvesWidget
 from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
 from harmonizer_gui.finetune_settings import (
     EXTRA_ARGS_ENV, MIN_VAL_PHOTOS, SCRATCH, FinetuneSettings, count_photos, few_val_photos, forget_run,
     format_duration, propose_name, remember_run, remembered_run, val_fraction,
 )
+from harmonizer_gui.finetune_views import ProgressView, ResultView
 from harmonizer_gui.training_process import TrainingProcess
 from harmonizer_gui.training_run import (
     ACTIVE, CANCELLED, FAILED, FINISHED, RUNNING, STARTING, STOPPED, STOPPING,
@@ -100,10 +99,12 @@ class FinetuneDialog(QDialog):
 
         self.base_combo = QComboBox()
         self.base_combo.currentIndexChanged.connect(self._on_base_changed)
+        self.base_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.base_note = QLabel()
-        base = QHBoxLayout()
+        self.base_note.setWordWrap(True)  # under the choice, not beside it: a long note must not widen the form
+        base = QVBoxLayout()
         base.addWidget(self.base_combo)
-        base.addWidget(self.base_note, 1)
+        base.addWidget(self.base_note)
         form.addRow("Start from:", base)
 
         self.epochs_radio = QRadioButton("Epochs")
@@ -130,11 +131,8 @@ class FinetuneDialog(QDialog):
                                    "model's; the trained model runs where its base runs.")
         self.device_combo = QComboBox()
         self._fill_devices()
-        size_dev = QHBoxLayout()
-        size_dev.addWidget(self.size_combo, 1)
-        size_dev.addWidget(QLabel("Device:"))
-        size_dev.addWidget(self.device_combo, 1)
-        form.addRow("Training size:", size_dev)
+        form.addRow("Training size:", self.size_combo)
+        form.addRow("Device:", self.device_combo)
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. my-holiday-photos")
@@ -165,64 +163,18 @@ class FinetuneDialog(QDialog):
         self.setup_section = Section("Training data and model", setup)
         root.addWidget(self.setup_section)
 
-        run = QGroupBox("Progress")
-        grid = QGridLayout(run)
-        self.status_label = QLabel("Not started.")
-        self.status_label.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")
-        self.detail_label = QLabel()
-        grid.addWidget(self.status_label, 0, 0, 1, 2)
-        grid.addWidget(self.progress, 1, 0, 1, 2)
-        grid.addWidget(self.detail_label, 2, 0, 1, 2)
-        self.loss_curves = CurvesWidget("Training loss")
-        self.loss_curves.add_series("generator", "#d9534f")
-        # Its own axis: the reconstruction term is a fraction of the generator loss and would lie flat.
-        self.loss_curves.add_series("reconstruction", "#337ab7", axis=RIGHT)
-        self.val_curves = CurvesWidget("Validation")
-        self.val_curves.add_series("PSNR dB", "#2e9e5b", markers=True)
-        self.val_curves.add_series("fMSE", "#e08a1e", axis=RIGHT, markers=True)
-        self.val_curves.empty_text = "Measured before training and after each epoch"
-        grid.addWidget(self.loss_curves, 3, 0)
-        grid.addWidget(self.val_curves, 3, 1)
-        self.sample_caption = QLabel("Validation samples (composite · output · target) appear after the first check.")
-        grid.addWidget(self.sample_caption, 4, 0, 1, 2)
-        self.sample_row = QHBoxLayout()
-        self.sample_row.addStretch(1)
-        samples = QWidget()
-        samples.setLayout(self.sample_row)
-        scroll = QScrollArea()
-        scroll.setWidget(samples)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(118)
-        scroll.setFrameShape(QScrollArea.NoFrame)
-        grid.addWidget(scroll, 5, 0, 1, 2)
-        grid.setRowStretch(3, 1)
-        grid.setRowMinimumHeight(3, 180)
-        root.addWidget(run, 1)
+        self.run_view = ProgressView()
+        root.addWidget(self.run_view, 1)
+        # The parts the dialog updates, by their names (tests reach them the same way).
+        v = self.run_view
+        self.status_label, self.progress, self.detail_label = v.status_label, v.progress, v.detail_label
+        self.loss_curves, self.val_curves, self.sample_caption = v.loss_curves, v.val_curves, v.sample_caption
+        self.sample_row = v.sample_row
 
-        self.results_box = QGroupBox("Result")
-        res = QVBoxLayout(self.results_box)
-        self.results_table = QTableWidget(3, 3)
-        self.results_table.setHorizontalHeaderLabels(["Before training", "After training", "Change"])
-        self.results_table.setVerticalHeaderLabels(["PSNR (dB, higher is better)", "MSE", "fMSE (foreground)"])
-        self.results_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.results_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.results_table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        res.addWidget(self.results_table)
-        use_row = QHBoxLayout()
-        self.result_label = QLabel()
-        self.result_label.setWordWrap(True)
-        self.use_btn = QPushButton("Use in editor")
+        self.results_box = ResultView()
+        self.results_table, self.result_label, self.use_btn = (
+            self.results_box.results_table, self.results_box.result_label, self.results_box.use_btn)
         self.use_btn.clicked.connect(self._use_model)
-        use_row.addWidget(self.result_label, 1)
-        use_row.addWidget(self.use_btn)
-        res.addLayout(use_row)
-        self.results_box.setVisible(False)
         root.addWidget(self.results_box)
 
         self.failure_box = QGroupBox("The trainer stopped with an error")
@@ -460,14 +412,9 @@ class FinetuneDialog(QDialog):
         self._update_buttons()
 
     def _reset_view(self) -> None:
-        self.loss_curves.clear()
-        self.val_curves.clear()
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        self.detail_label.clear()
+        self.run_view.reset()
         self.results_box.setVisible(False)
         self.failure_box.setVisible(False)
-        self._set_samples([], None)
 
     def _on_event(self, ev: dict) -> None:
         kind = ev["event"]
@@ -497,27 +444,9 @@ class FinetuneDialog(QDialog):
             self.val_curves.add_point(0, ev["step"], ev["psnr"])
             self.val_curves.add_point(1, ev["step"], ev["fmse"])
             label = "before training" if ev.get("epoch") == 0 else f"after epoch {ev.get('epoch')}"
-            self._set_samples(ev.get("samples") or [], label)
+            self.run_view.set_samples(ev.get("samples") or [], label)
         elif kind == "checkpoint":
             self._remember_resume()
-
-    def _set_samples(self, paths: list[str], label: str | None) -> None:
-        while self.sample_row.count() > 1:
-            w = self.sample_row.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
-        shown = 0
-        for path in paths[:4]:
-            pix = QPixmap(str(path))
-            if pix.isNull():
-                continue  # a sample the trainer is still writing or has cleaned up; the next check has more
-            thumb = QLabel()
-            thumb.setPixmap(pix.scaledToHeight(96, Qt.SmoothTransformation))
-            thumb.setToolTip(str(path))
-            self.sample_row.insertWidget(shown, thumb)
-            shown += 1
-        if label is not None:
-            self.sample_caption.setText(f"Validation samples {label}: composite · output · target")
 
     def _on_finished(self, phase: str) -> None:
         state = self.process.state
@@ -531,7 +460,7 @@ class FinetuneDialog(QDialog):
             self._model_path = (state.done or {}).get("model_path")
             self.progress.setValue(1000)
             self.progress.setFormat("Done")
-            self._show_results(state.before, state.after)
+            self.results_box.show_results(state.before, state.after)
             name = self._settings.name if self._settings else Path(self._model_path or "").stem
             caution = f"<span style='color:{WARN}'>{few_val_photos(n_val)}</span><br>" if n_val < MIN_VAL_PHOTOS else ""
             if self._model_path:
@@ -561,27 +490,6 @@ class FinetuneDialog(QDialog):
         if self._close_when_done:
             self._close_when_done = False
             self.close()
-
-    def _show_results(self, before: dict | None, after: dict | None) -> None:
-        rows = (("psnr", "{:.2f}", True), ("mse", "{:.1f}", False), ("fmse", "{:.1f}", False))
-        for r, (key, fmt, higher_better) in enumerate(rows):
-            b = (before or {}).get(key)
-            a = (after or {}).get(key)
-            cells = [fmt.format(b) if b is not None else "–", fmt.format(a) if a is not None else "–", "–"]
-            if a is not None and b is not None:
-                if higher_better:
-                    cells[2] = f"{a - b:+.2f} dB"
-                elif b:
-                    cells[2] = f"{(a - b) / b:+.0%}"
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.results_table.setItem(r, c, item)
-        t = self.results_table
-        # Exactly three rows tall: a results table with empty space below looks unfinished.
-        t.setFixedHeight(t.horizontalHeader().sizeHint().height()
-                         + sum(t.verticalHeader().sectionSizeHint(r) for r in range(t.rowCount())) + 2 * t.frameWidth())
-        self.results_box.setVisible(True)
 
     def _use_model(self) -> None:
         if self._model_path:

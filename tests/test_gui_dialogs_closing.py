@@ -133,3 +133,15 @@ def test_the_batch_dialog_fits_a_laptop_screen(env, window, qtbot):  # noqa: F81
     dlg = open_dialog(window, "batch")
     assert dlg.width() <= LAPTOP[0] and dlg.height() <= USABLE_HEIGHT
     assert fits(dlg, USABLE_HEIGHT) and fits(dlg, 600) and fits(dlg, 480)
+
+
+@pytest.mark.parametrize("kind", ["finetune", "batch"])
+def test_the_dialogs_need_no_sideways_scrolling_at_their_opening_width(window, qtbot, kind):
+    """A long note beside a field once made the fine-tune form wider than its dialog: text was cut off at
+    the right edge behind a horizontal scroll bar."""
+    dlg = open_dialog(window, kind)
+    qtbot.waitExposed(dlg)
+    qt_app_process()
+    scroll = dlg.findChild(QScrollArea, BODY_NAME)
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
