@@ -23,6 +23,7 @@ class Series:
     axis: str = LEFT
     markers: bool = False
     points: list[tuple[float, float]] = field(default_factory=list)
+    shown: bool = True
 
 
 def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
@@ -94,8 +95,19 @@ class CurvesWidget(QWidget):
         self.update()
 
     # -- drawing -------------------------------------------------------------------------------------
+    def show_series(self, index: int, shown: bool, axis: str | None = None) -> None:
+        """Hide a series (out of the legend, the scales and the plot; its points are kept) or show it,
+        optionally on another axis."""
+        s = self.series[index]
+        s.shown = shown
+        s.axis = axis or s.axis
+        self.update()
+
+    def _visible(self) -> list[Series]:
+        return [s for s in self.series if s.shown]
+
     def _range(self, axis: str) -> tuple[float, float] | None:
-        ys = [y for s in self.series if s.axis == axis for _, y in s.points]
+        ys = [y for s in self._visible() if s.axis == axis for _, y in s.points]
         if not ys:
             return None
         lo, hi = min(ys), max(ys)
@@ -114,7 +126,7 @@ class CurvesWidget(QWidget):
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         p.setFont(font)
         fm = p.fontMetrics()
-        has_right = any(s.axis == RIGHT for s in self.series)
+        has_right = any(s.axis == RIGHT for s in self._visible())
         plot = QRectF(
             fm.horizontalAdvance("00000") + 10, fm.height() * 2 + 6,
             0, 0,
@@ -131,7 +143,7 @@ class CurvesWidget(QWidget):
         p.drawText(QPointF(6, fm.ascent() + 4), self.title)
         x_cursor = 6 + p.fontMetrics().horizontalAdvance(self.title) + 14
         p.setFont(font)
-        for s in self.series:
+        for s in self._visible():
             label = s.label + (" (right)" if s.axis == RIGHT and has_right else "")
             p.setPen(QPen(s.color, 3))
             p.drawLine(QPointF(x_cursor, fm.height() / 2 + 4), QPointF(x_cursor + 14, fm.height() / 2 + 4))
@@ -144,7 +156,7 @@ class CurvesWidget(QWidget):
             return
         p.setPen(QPen(faint, 1))
         p.drawRect(plot)
-        xs = [x for s in self.series for x, _ in s.points]
+        xs = [x for s in self._visible() for x, _ in s.points]
         if not xs:
             p.setPen(text)
             p.drawText(plot, Qt.AlignCenter, self.empty_text)
@@ -185,7 +197,7 @@ class CurvesWidget(QWidget):
                 p.drawText(QRectF(x - 30, plot.bottom() + 2, 60, fm.height()), Qt.AlignHCenter, format_tick(tick))
 
         p.setClipRect(plot.adjusted(-4, -4, 4, 4))
-        for s in self.series:
+        for s in self._visible():
             rng = ranges[s.axis]
             if not s.points or rng is None:
                 continue

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import HarmonizerError
 from engine.registry import DEFAULT_NAME, SUFFIX, list_models, user_models_dir, validate_name
+from harmonizer_gui.curves_widget import LEFT, RIGHT
 from harmonizer_gui.dialog_layout import Section, fit_to_screen, scrolling
 from harmonizer_gui.finetune_settings import (
     EXTRA_ARGS_ENV, MIN_VAL_PHOTOS, SCRATCH, FinetuneSettings, count_photos, few_val_photos, forget_run,
@@ -429,6 +430,11 @@ class FinetuneDialog(QDialog):
                 text += f"<br><span style='color:{WARN}'>{few_val_photos(n_val)}</span>"
             self._show_status(text)
         elif kind == "step":
+            # Without a discriminator (the transform head's default) the loss is the reconstruction term
+            # times its weight: the same line twice. Show the reconstruction alone, on the left axis.
+            gan = bool(ev.get("loss_d"))
+            self.loss_curves.show_series(0, gan)
+            self.loss_curves.show_series(1, True, RIGHT if gan else LEFT)
             self.loss_curves.add_point(0, ev["step"], ev["loss_g"])
             self.loss_curves.add_point(1, ev["step"], ev.get("loss_l1", float("nan")))
             self.progress.setValue(int(round(state.fraction * 1000)))

@@ -13,7 +13,7 @@ pytest.importorskip("PySide6")
 from PIL import Image  # noqa: E402
 
 from engine.devices import cuda_if_known  # noqa: E402
-from harmonizer_gui.curves_widget import RIGHT  # noqa: E402
+from harmonizer_gui.curves_widget import LEFT, RIGHT  # noqa: E402
 from harmonizer_gui.finetune_dialog import FinetuneDialog  # noqa: E402
 from harmonizer_gui.finetune_settings import (  # noqa: E402
     FinetuneSettings, count_photos, propose_name, val_fraction,
@@ -27,6 +27,7 @@ import argparse, json, os, signal, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--data", action="append"); p.add_argument("--out"); p.add_argument("--resume")
 p.add_argument("--slow", action="store_true"); p.add_argument("--deaf", action="store_true")
+p.add_argument("--no-gan", action="store_true")
 args, _ = p.parse_known_args()
 run_dir = os.environ["FAKE_RUN_DIR"]
 os.makedirs(run_dir, exist_ok=True)
@@ -48,7 +49,8 @@ emit(event="start", total_steps=10, epochs=1, minutes=None, train_images=4, val_
 emit(event="val", step=0, epoch=0, mse=50.0, fmse=500.0, psnr=29.0, samples=[os.environ["FAKE_SAMPLE"]])
 while step < 10:
     step += 1
-    emit(event="step", step=step, epoch=1, loss_g=3.0 / step, loss_d=0.5, loss_l1=0.1, img_per_s=5.0,
+    emit(event="step", step=step, epoch=1, loss_g=10.0 / step if args.no_gan else 3.0 / step,
+         loss_d=0.0 if args.no_gan else 0.5, loss_l1=0.1 / step if args.no_gan else 0.1, img_per_s=5.0,
          eta_s=10 - step, fraction=step / 10)
     if step == 1 and not args.resume:
         ck = os.path.join(run_dir, "ck.pt"); open(ck, "w").write("1")
@@ -191,6 +193,19 @@ def test_a_name_is_proposed_from_the_folder_and_typed_names_stay(env, qtbot):
     dlg.add_folder(str(other))
     assert dlg.name_edit.text() == "photos-2x"
     assert propose_name([str(other)]) == "holiday-2024" and propose_name([]) == "my-photos"
+
+
+def test_a_run_without_a_discriminator_plots_its_loss_once(env, qtbot):
+    """The transform head trains without a discriminator: its loss is the reconstruction term times its
+    weight, and two lines on two axes would lie exactly on top of each other. One line, on the left."""
+    tmp_path, photos, command = env
+    dlg = make_dialog(qtbot, command, photos)
+    dlg.extra_edit.setText("--no-gan")
+    with qtbot.waitSignal(dlg.process.finished, timeout=30000):
+        assert dlg.start_training()
+    curves = dlg.loss_curves
+    assert not curves.series[0].shown and curves.series[1].shown and curves.series[1].axis == LEFT
+    assert curves._range(RIGHT) is None and curves._range(LEFT)[1] >= 0.1
 
 
 def test_finish_shows_before_after_and_offers_the_model(env, qtbot):
