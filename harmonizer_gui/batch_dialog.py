@@ -6,62 +6,27 @@ CLI and the dialog write byte-identical files for identical settings.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton,
     QSlider, QSpinBox, QVBoxLayout, QWidget,
 )
-from PySide6.QtCore import Qt
 
 from engine import batch as engine_batch
 from engine.atomic import atomic_write_bytes
-from engine.errors import CancelledError, HarmonizerError
-from engine.harmonizer import Harmonizer
+from engine.errors import HarmonizerError
 from engine.image_io import LOSSY_FORMATS, write_format
 from engine.registry import list_models
 from harmonizer_gui.batch_settings import BatchForm
+from harmonizer_gui.batch_worker import BatchWorker
 from harmonizer_gui.dialog_layout import fit_to_screen, scrolling
 
 FORMATS = (("PNG", "png"), ("JPEG", "jpg"), ("WebP", "webp"), ("TIFF", "tif"))
 POLICIES = (("Skip the file", "skip"), ("Rename the new file", "rename"), ("Overwrite", "overwrite"))
 CLASSICAL = "classical"
-
-
-class BatchWorker(QThread):
-    """Runs one batch; the Harmonizer is built here too, since loading a model can take seconds."""
-
-    progressed = Signal(float, str)
-    failed = Signal(str)
-    report_ready = Signal(object)
-
-    def __init__(self, items, out_dir, options, parent=None):
-        super().__init__(parent)
-        self.items, self.out_dir, self.options = items, out_dir, options
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def run(self) -> None:
-        try:
-            harmonizer = Harmonizer(model=self.options.model, method=self.options.method, device="auto")
-            report = engine_batch.run_batch(
-                self.items, self.out_dir, self.options, harmonizer,
-                progress=lambda f, stage: self.progressed.emit(float(f), str(stage)),
-                cancel=self._cancel.is_set,
-            )
-        except CancelledError as exc:
-            self.failed.emit(str(exc) or "cancelled")
-        except HarmonizerError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug must reach the user as a message, never kill the thread silently
-            self.failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
-        else:
-            self.report_ready.emit(report)
 
 
 def _browse_row(edit: QLineEdit, on_browse) -> QHBoxLayout:
