@@ -368,12 +368,9 @@ class Document(CompositeRendering, MaskEditing):
         self.change(DEFRINGE_LABEL, merge=merge, **values)
 
     # -- result, strength, model ---------------------------------------------------------------------
-    def set_result(self, result: np.ndarray | Harmonization, revision: int) -> bool:
-        """Install a harmonization (or a harmonized picture) computed from composite `revision`; False if
-        it is stale now."""
-        harmonization = result if isinstance(result, Harmonization) else None
-        if harmonization is not None:
-            result = harmonization.at(1.0)
+    def set_result(self, result: np.ndarray, revision: int, harmonization: Harmonization | None = None) -> bool:
+        """Install a harmonized picture (at strength 1) computed from composite `revision`, with the
+        engine's `harmonization` it came from when there is one; False if it is stale now."""
         if revision != self.revision or self.background is None or result.shape != self.background.shape:
             return False
         # Strokes patch a result in place, so it must be this document's own writable array.

@@ -202,7 +202,8 @@ class HarmonizeController(QObject):
         if job != self._job:
             return
         self._job = None
-        installed = self.doc.set_result(result, revision)
+        picture, harmonization = result
+        installed = self.doc.set_result(picture, revision, harmonization)
         if not installed:
             self.message.emit("The picture changed while harmonizing; the result was discarded.", False)
         else:

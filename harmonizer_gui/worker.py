@@ -38,7 +38,7 @@ class HarmonizeWorker(QThread):
     model_loaded = Signal(int, str, str, str)  # request id, model name, device description, method
     model_failed = Signal(int, str, str)       # request id, requested model, message
     progress = Signal(int, float, str)         # job id, fraction, stage
-    finished_job = Signal(int, object, int)    # job id, engine Harmonization, document revision
+    finished_job = Signal(int, object, int)    # job id, (uint8 picture at strength 1, its Harmonization), revision
     failed = Signal(int, str)                  # job id, message
     cancelled = Signal(int)                    # job id
     notice = Signal(str)                       # a non-fatal remark from the engine (e.g. fell back to CPU)
@@ -151,7 +151,9 @@ class HarmonizeWorker(QThread):
 
         h.notice = ""
         try:
-            out = h.run(job.composite, job.mask, progress=progress, cancel=self._cancel.is_set)
+            harmonization = h.run(job.composite, job.mask, progress=progress, cancel=self._cancel.is_set)
+            # The strength-1 picture is made here, off the UI thread: at 12 MP it is a full-frame copy.
+            out = (harmonization.at(1.0), harmonization)
             progress(1.0, "done")
         except CancelledError:
             self.cancelled.emit(job.id)

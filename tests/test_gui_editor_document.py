@@ -286,7 +286,8 @@ def test_a_strength_below_one_is_blended_once_like_the_engine():
     doc.load(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), mask=soft)
     h = Harmonizer(method="classical")
     comp, mask = doc.composite(), doc.composite_mask()
-    doc.set_result(h.run(comp, mask), doc.revision)
+    result = h.run(comp, mask)
+    doc.set_result(result.at(1.0), doc.revision, result)
     for strength in (0.4, 0.73, 1.0):
         doc.set_strength(strength)
         assert np.array_equal(doc.flattened(), h.harmonize(comp, mask, strength))

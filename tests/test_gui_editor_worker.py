@@ -71,7 +71,7 @@ def test_job_reports_progress_and_result(qtbot, worker):
     h.gate.set()
     with qtbot.waitSignal(worker.finished_job, timeout=TIMEOUT_MS) as blocker:
         job = worker.submit(*image(5), revision=42)
-    assert blocker.args[0] == job and blocker.args[2] == 42 and int(blocker.args[1].at(1.0)[0, 0, 0]) == 6
+    assert blocker.args[0] == job and blocker.args[2] == 42 and int(blocker.args[1][0][0, 0, 0]) == 6
     assert stages == ["running", "done"]
 
 
