@@ -30,6 +30,7 @@ from engine.image_io import read_image, read_mask, resize_mask, write_image
 from engine.openraster import load_composite
 from engine.pairing import MASK_SUFFIX, image_files, mask_rank, pair_masks, reference_beside
 from engine.pipeline import run_stages
+from engine.shadow import ShadowSettings, add_shadow
 
 FORMATS = ("png", "jpg", "webp", "tif")
 POLICIES = ("skip", "rename", "overwrite")
@@ -49,6 +50,7 @@ class BatchOptions:
     method: str = "rain"
     model: str = "default"
     workers: int = 1
+    shadow: ShadowSettings | None = None  # cast the object's shadow after harmonizing (engine.shadow)
 
     def __post_init__(self):
         self.format = str(self.format).lower().lstrip(".")
@@ -71,6 +73,8 @@ class BatchOptions:
             raise HarmonizerError(f"strength must be between 0 and 1, got {self.strength}")
         if self.max_side is not None and int(self.max_side) < MIN_SIDE:
             raise HarmonizerError(f"--max-side must be at least {MIN_SIDE} pixels, got {self.max_side}")
+        if self.shadow is not None:
+            self.shadow = self.shadow.checked()
         if int(self.workers) < 1:
             raise HarmonizerError(f"workers must be at least 1, got {self.workers}")
 
@@ -374,6 +378,8 @@ def run_batch(
             rgb, mask, alpha, reference, note = loaded.result()
             out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled,
                                        reference=reference)
+            if options.shadow is not None:
+                out = add_shadow(out, mask, options.shadow)
             if reference is not None and harmonizer.method != "classical":
                 note = "; ".join(filter(None, (note, "its reference area needs --method classical (this model "
                                                      "harmonized against the surroundings)")))

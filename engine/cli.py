@@ -68,6 +68,29 @@ def _quality(text: str) -> int:
     return value
 
 
+def _shadow(text: str):
+    """`ANGLE[,LENGTH[,OPACITY]]` -> ShadowSettings (engine.shadow), checked now rather than per file."""
+    from engine.shadow import ShadowSettings
+
+    try:
+        values = [float(v) for v in text.split(",")] if text else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shadow takes ANGLE[,LENGTH[,OPACITY]] in numbers, got {text!r}") from None
+    if len(values) > 3:
+        raise argparse.ArgumentTypeError(f"--shadow takes at most ANGLE,LENGTH,OPACITY, got {text!r}")
+    keys = ("angle", "length", "opacity")
+    try:
+        return ShadowSettings(**dict(zip(keys, values))).checked()
+    except HarmonizerError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_shadow_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shadow", type=_shadow, nargs="?", const="", metavar="ANGLE[,LENGTH[,OPACITY]]",
+                   help="cast the object's shadow on the scene: ANGLE in degrees (0 right, 90 back, 180 left, "
+                        "270 towards you; default 235), LENGTH as a share of its height (0.6), OPACITY (0.6)")
+
+
 def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentParser:
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -85,6 +108,7 @@ def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentPar
     _common(p)
     p.add_argument("--strength", type=_strength, default=1.0, help="0 = unchanged, 1 = full correction")
     p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
+    _add_shadow_option(p)
     p.add_argument("--reference", type=Path, metavar="MASK",
                    help="mask of the area whose light the object should take (sun or shade, say) instead of "
                         "the background around it; used by --method classical")
@@ -100,6 +124,7 @@ def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentPar
     p.add_argument("--overwrite", choices=("overwrite", "skip", "rename"), default="overwrite",
                    help="when an output exists (default: overwrite)")
     p.add_argument("--workers", type=_positive, default=1, help="files processed in parallel (threads)")
+    _add_shadow_option(p)
     _common(p)
     p.add_argument("--strength", type=_strength, default=1.0)
     p.add_argument("--max-side", type=_positive, help="shrink inputs so the longer side is at most this")
@@ -149,6 +174,10 @@ def cmd_harmonize(args) -> int:
     reference = None if args.reference is None else read_mask(args.reference, size=(rgb.shape[1], rgb.shape[0]))
     harmonizer = _harmonizer(args)
     out = harmonizer.harmonize(rgb, mask, strength=args.strength, reference=reference)
+    if args.shadow is not None:
+        from engine.shadow import add_shadow
+
+        out = add_shadow(out, mask, args.shadow)
     write_image(args.out, out, quality=args.quality, alpha=keep_alpha)
     if harmonizer.notice:
         print(f"note: {harmonizer.notice}", file=sys.stderr)
@@ -165,7 +194,7 @@ def cmd_batch(args) -> int:
 
     options = BatchOptions(format=args.format, quality=args.quality, name_template=args.name,
                            overwrite=args.overwrite, strength=args.strength, max_side=args.max_side,
-                           method=args.method, model=args.model, workers=args.workers)
+                           method=args.method, model=args.model, workers=args.workers, shadow=args.shadow)
     check_writable_folder(args.out / "output", what=f"into {args.out}")  # before loading the model
     if args.report:
         check_writable_folder(args.report)
