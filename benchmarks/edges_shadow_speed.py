@@ -1,9 +1,10 @@
-"""Latency and peak memory of the edge tools (engine.edges) at 256 px, 1 MP and 12 MP, on the same
-photo-like composites as benchmarks/speed.py, whose object covers about 31 % of the frame. The mask is
-made rough first (grown by 1 % of the side and blurred, as a quick brush leaves it) so refining has work.
+"""Latency and peak memory of the edge tools (engine.edges) and the cast shadow (engine.shadow) at 256 px,
+1 MP and 12 MP, on the same photo-like composites as benchmarks/speed.py, whose object covers about 31 %
+of the frame. The mask is made rough first (grown by 1 % of the side and blurred, as a quick brush leaves
+it) so refining has work.
 
-    python benchmarks/edges_speed.py            # 5 repeats (12 MP: 3)
-    python benchmarks/edges_speed.py --quick    # 1 repeat: checks that it runs
+    python benchmarks/edges_shadow_speed.py            # 5 repeats (12 MP: 3)
+    python benchmarks/edges_shadow_speed.py --quick    # 1 repeat: checks that it runs
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.speed import measure, photo_like  # noqa: E402
 from engine.edges import defringe, refine_mask  # noqa: E402
+from engine.shadow import add_shadow  # noqa: E402
 
 SIZES = {"256x256": (256, 256), "1024x1024": (1024, 1024), "4000x3000 (12 MP)": (3000, 4000)}  # (h, w)
 
@@ -40,7 +42,8 @@ def main(argv=None) -> int:
         repeats, warmup = (1, 0) if args.quick else ((3, 1) if big else (5, 1))
         radius = max(4, round(min(h, w) / 64))
         for name, fn in ((f"refine_mask (radius {radius})", lambda: refine_mask(img, brushed, radius)),
-                         ("defringe (width 3)", lambda: defringe(img, mask, 3))):
+                         ("defringe (width 3)", lambda: defringe(img, mask, 3)),
+                         ("add_shadow (defaults)", lambda: add_shadow(img, mask))):
             row = measure(fn, repeats, warmup, None)
             print(f"{name:<34}{label:<20}{row['median_ms']:>8.0f} ms{row['min_ms']:>7.0f} ms"
                   f"{row.get('peak_rss_mb', float('nan')):>7.0f} MB")
