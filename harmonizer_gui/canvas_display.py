@@ -40,7 +40,12 @@ class Display(QObject):
         return bool(self._pending)
 
     def _differs_from_composite(self) -> bool:
-        return self.tools.overlay_visible or self.doc.showing_result
+        return self.tools.overlay_visible or self.doc.showing_result or self.doc.shadow is not None
+
+    def _differing_box(self):
+        """Where the shown picture can differ from the composite: the object's box, or (with a shadow,
+        which may fall anywhere) everything (None)."""
+        return None if self.doc.shadow is not None else self.doc.result_box()
 
     def reset(self) -> None:
         """New picture or canvas size: start from the composite, then redraw what differs from it."""
@@ -51,13 +56,13 @@ class Display(QObject):
             return
         self.after = CanvasImage(self.doc.composite().copy())
         if self._differs_from_composite():
-            self.refresh(self.doc.result_box())
+            self.refresh(self._differing_box())
 
     def need_before(self) -> None:
         if self.before is None and self.doc.background is not None:
             self.before = CanvasImage(self.doc.composite().copy())
-            if self.tools.overlay_visible:
-                self.refresh(self.doc.result_box())
+            if self.tools.overlay_visible or self.doc.shadow is not None:
+                self.refresh(self._differing_box())
 
     def _on_overlay(self) -> None:
         if self.doc.background is not None:

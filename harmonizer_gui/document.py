@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.compositing import Harmonization, nonzero_box
 from engine.edges import defringe
+from engine.shadow import ShadowSettings
 from engine.errors import HarmonizerError, MaskError
 from harmonizer_gui import transform as tf
 from harmonizer_gui.document_mask import MaskEditing
@@ -25,6 +26,7 @@ from harmonizer_gui.transform import Box, Transform
 COMPOSITE_FIELDS = ("background", "foreground", "fg_alpha", "mask", "transform", "opacity")
 CLASSICAL = "classical"
 DEFRINGE_LABEL = "Defringe"
+SHADOW_LABEL = "Shadow"
 
 
 class Event:
@@ -91,6 +93,7 @@ class Document(CompositeRendering, MaskEditing):
         # blended once from its float pixels (a result only stored as its strength-1 picture, as a reopened
         # project's, is interpolated from that, rounding twice, at most a level apart).
         self.harmonization: Harmonization | None = None
+        self.shadow: ShadowSettings | None = None  # the object's cast shadow, drawn under it (engine.shadow)
         self.result_visible = True
         self.result_stale = False  # the mask was painted since: still shown, worth harmonizing again
         self.strength = 1.0
@@ -160,6 +163,8 @@ class Document(CompositeRendering, MaskEditing):
     def _set_fields(self, values: dict) -> None:
         if "result" in values and "harmonization" not in values:
             self.harmonization = None  # whatever replaced the result, it is not that harmonization's
+        if "shadow" in values:
+            self._shadow_cache = None
         layers_before = (self.canvas_size, self.fg_size, self.bg_name, self.fg_name)
         for key, value in values.items():
             setattr(self, key, value)
@@ -172,7 +177,7 @@ class Document(CompositeRendering, MaskEditing):
             self.events.result()
         if "model" in values:
             self.events.model(self.model)
-        if any(key in COMPOSITE_FIELDS for key in values):
+        if any(key in COMPOSITE_FIELDS for key in values) or "shadow" in values:
             self.events.changed(None)
         elif "result" in values or "result_visible" in values:
             # Only the masked area can differ: re-showing 12 MP for a result would stall the UI.
@@ -193,6 +198,8 @@ class Document(CompositeRendering, MaskEditing):
                     setattr(self, key, value)
                 self.events.result()
             self._mask_region_changed(step.box)
+            if self.shadow is not None:
+                self.events.changed(None)
         else:
             self._set_fields(step.after if forward else step.before)
         self.mark_modified()
@@ -242,7 +249,8 @@ class Document(CompositeRendering, MaskEditing):
         shared; the mask and the result, which brush strokes do modify, are copied."""
         copy = Document()
         for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result_visible", "result_stale",
-                    "strength", "model", "bg_name", "fg_name", "path", "revision", "background16", "bg_exif", "kept_layers"):
+                    "strength", "model", "bg_name", "fg_name", "path", "revision", "background16", "bg_exif", "kept_layers",
+                    "shadow"):
             setattr(copy, key, getattr(self, key))
         copy.mask = None if self.mask is None else self.mask.copy()
         copy.result = None if self.result is None else self.result.copy()
@@ -251,7 +259,7 @@ class Document(CompositeRendering, MaskEditing):
     # -- layers --------------------------------------------------------------------------------------
     def load(self, background, foreground=None, fg_alpha=None, mask=None, transform=None, *, bg_name="",
              fg_name="", opacity=1.0, result=None, strength=1.0, model=None, path=None, background16=None,
-             bg_exif=None, kept_layers=None) -> None:
+             bg_exif=None, kept_layers=None, shadow=None) -> None:
         """Replace everything (opening a file): not undoable, the history starts afresh."""
         self._check_rgb(background, "background")
         if foreground is not None:
@@ -270,7 +278,7 @@ class Document(CompositeRendering, MaskEditing):
                       mask=np.ascontiguousarray(mask, np.float32), opacity=float(opacity), result=result,
                       bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True, result_stale=False,
                       background16=_matching16(background16, background), bg_exif=bg_exif,
-                      kept_layers=kept_layers,
+                      kept_layers=kept_layers, shadow=shadow,
                       transform=transform or Transform())
         if model is not None:
             fields["model"] = model
@@ -335,6 +343,15 @@ class Document(CompositeRendering, MaskEditing):
         value = float(min(1.0, max(0.0, value)))
         if self.foreground is not None and value != self.opacity:
             self.change("Opacity", merge=merge, opacity=value)
+
+    def set_shadow(self, settings: ShadowSettings | None, merge: bool = False) -> None:
+        """Cast the object's shadow on the scene with `settings` (None: no shadow), as one undoable step;
+        `merge` folds a live preview's changes into it."""
+        self._require_canvas()
+        if settings is not None:
+            settings = settings.checked()
+            self.shadow_alpha(settings)  # an empty mask is refused now, not at the next redraw
+        self.change(SHADOW_LABEL, merge=merge, shadow=settings)
 
     def defringe_source(self) -> dict:
         """The pixels Defringe starts from: the foreground layer, or the picture (and its 16 bits)."""

@@ -125,6 +125,8 @@ class MaskEditing:
                 patch.fields_before, patch.fields_after = {"result_stale": False}, {"result_stale": True}
         self.history.push(patch)
         self.events.history()
+        if self.shadow is not None:  # the shadow follows the new outline, wherever it falls
+            self.events.changed(None)
 
     @property
     def stroking(self) -> bool:

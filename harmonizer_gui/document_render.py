@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from engine.compositing import blend, nonzero_box
+from engine.shadow import ShadowSettings, cast_shadow, shadow_colour
 from harmonizer_gui.transform import Box
 
 
@@ -89,7 +90,35 @@ class CompositeRendering:
         return self._cmask
 
     def display_region(self, box: Box, with_result: bool = True) -> np.ndarray:
-        """What the canvas shows in `box`: the composite, blended towards the result at `strength`."""
+        """What the canvas shows in `box`: the composite, blended towards the result at `strength`, with the
+        object's shadow (if it casts one) multiplied in where the object is not."""
+        picture = self._harmonized_region(box, with_result)
+        if self.shadow is None:
+            return picture
+        alpha, tint = self.shadow_alpha()
+        x0, y0, x1, y1 = box
+        a = alpha[y0:y1, x0:x1] * (1 - self._cmask[y0:y1, x0:x1])
+        if not (a > 1e-3).any():
+            return picture
+        out = picture.astype(np.float32)
+        out *= 1 - a[..., None] * (1 - tint)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    def shadow_alpha(self, settings: ShadowSettings | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(opacity H x W, multiply colour 0..1 RGB) of the object's shadow. Cached; while a stroke is being
+        painted the shadow keeps the shape it had when the stroke began (casting it again for every dab
+        of a 12 MP picture would stall the brush), and catches up when the stroke ends."""
+        settings = settings or self.shadow
+        key = (self.revision, settings)
+        cache = getattr(self, "_shadow_cache", None)
+        if cache is not None and (cache[0] == key or getattr(self, "_stroke", None) is not None):
+            return cache[1]
+        mask = self.composite_mask()
+        value = (cast_shadow(mask, settings), shadow_colour(self.composite(), mask) / np.float32(255))
+        self._shadow_cache = (key, value)
+        return value
+
+    def _harmonized_region(self, box: Box, with_result: bool) -> np.ndarray:
         x0, y0, x1, y1 = box
         comp = self.composite()[y0:y1, x0:x1]
         if not (with_result and self.showing_result):

@@ -1,4 +1,5 @@
-"""Mask ▸ Refine edge… and Layer ▸ Defringe…: a few sliders with a live preview on the canvas.
+"""Mask ▸ Refine edge…, Layer ▸ Defringe… and Layer ▸ Shadow…: a few sliders with a live preview on the
+canvas.
 
 Every change re-runs the operation from what the document held when the dialog opened, folded into one
 undo step; OK keeps it, Cancel (or Esc, or closing the dialog) undoes it. The work runs a moment after
@@ -13,7 +14,10 @@ from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
 )
 
+from engine.shadow import ShadowSettings
+
 PREVIEW_DELAY_MS = 150
+TITLES = {"refine": "Refine mask edge", "defringe": "Defringe", "shadow": "Shadow"}
 EPS_RANGE = (1e-4, 1e-1)  # guided filter eps, on a log slider
 
 
@@ -26,17 +30,18 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
 
 
 class EdgeDialog(QDialog):
-    """kind "refine": radius and edge sensitivity for Document.refine_mask_edges; kind "defringe": width
-    for Document.defringe."""
+    """kind "refine": radius and edge sensitivity for Document.refine_mask_edges; "defringe": width for
+    Document.defringe; "shadow": direction, length, softness and opacity for Document.set_shadow."""
 
     def __init__(self, window, kind: str):
         super().__init__(window)
-        if kind not in ("refine", "defringe"):
+        if kind not in TITLES:
             raise ValueError(kind)
         self.window, self.doc, self.kind = window, window.doc, kind
-        self.setWindowTitle("Refine mask edge" if kind == "refine" else "Defringe")
+        self.setWindowTitle(TITLES[kind])
         self._applied = False
-        self._base = self.doc.mask.copy() if kind == "refine" else self.doc.defringe_source()
+        self._base = {"refine": lambda: self.doc.mask.copy(), "defringe": self.doc.defringe_source,
+                      "shadow": lambda: None}[kind]()
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.value_labels = {}
@@ -47,10 +52,21 @@ class EdgeDialog(QDialog):
             self.sensitivity.setToolTip("Left: follow faint edges; right: only strong ones, smoother")
             self._add_row(form, "Radius", self.radius)
             self._add_row(form, "Edge sensitivity", self.sensitivity)
-        else:
+        elif kind == "defringe":
             layout.addWidget(QLabel("Gives the cut-out's rim the object's own colour, removing the old background's."))
             self.width_slider = _slider(1, 16, 3)
             self._add_row(form, "Width", self.width_slider)
+        else:
+            layout.addWidget(QLabel("Casts the object's shadow on the ground, in the colour of the scene's shadows."))
+            s = self.doc.shadow or ShadowSettings()
+            self.angle = _slider(0, 359, round(s.angle) % 360)
+            self.angle.setToolTip("0° right, 90° away from you, 180° left, 270° towards you")
+            self.length = _slider(0, 300, round(s.length * 100))
+            self.softness = _slider(0, 50, round(s.softness * 100))
+            self.opacity = _slider(0, 100, round(s.opacity * 100))
+            for label, slider in (("Direction", self.angle), ("Length", self.length), ("Softness", self.softness),
+                                  ("Opacity", self.opacity)):
+                self._add_row(form, label, slider)
         layout.addLayout(form)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
@@ -81,10 +97,16 @@ class EdgeDialog(QDialog):
         row.addWidget(value)
         form.addRow(label, row)
 
+    def settings(self) -> ShadowSettings:
+        return ShadowSettings(angle=float(self.angle.value()), length=self.length.value() / 100,
+                              softness=self.softness.value() / 100, opacity=self.opacity.value() / 100)
+
     def _update_labels(self) -> None:
         for slider, label in self.value_labels.items():
             if self.kind == "refine" and slider is self.sensitivity:
                 label.setText(f"{self.eps():.0e}")
+            elif self.kind == "shadow":
+                label.setText(f"{slider.value()}°" if slider is self.angle else f"{slider.value()} %")
             else:
                 label.setText(f"{slider.value()} px")
 
@@ -98,9 +120,11 @@ class EdgeDialog(QDialog):
         if self.kind == "refine":
             ok = self.window.attempt(self.doc.refine_mask_edges, self.radius.value(), self.eps(),
                                      base=self._base, merge=self._applied)
-        else:
+        elif self.kind == "defringe":
             ok = self.window.attempt(self.doc.defringe, self.width_slider.value(), base=self._base,
                                      merge=self._applied)
+        else:
+            ok = self.window.attempt(self.doc.set_shadow, self.settings(), merge=self._applied)
         self._applied = self._applied or bool(ok)
         return bool(ok)
 

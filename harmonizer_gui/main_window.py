@@ -238,7 +238,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.attempt(self.doc.grow_mask, pixels if grow else -pixels)
 
     def edge_dialog(self, kind: str) -> int:
-        """Mask ▸ Refine edge… or Layer ▸ Defringe… (harmonizer_gui.edge_dialog); returns the dialog's result."""
+        """Mask ▸ Refine edge…, Layer ▸ Defringe… or Layer ▸ Shadow… (harmonizer_gui.edge_dialog); returns the
+        dialog's result."""
         if self.doc.background is None:
             self.show_message("Open a picture first.", True)
             return 0
@@ -249,6 +250,12 @@ class MainWindow(FileCommands, QMainWindow):
             return self.edge.exec()
         finally:
             self.edge = None
+
+    def remove_shadow(self) -> None:
+        if self.doc.shadow is None:
+            self.show_message("The object casts no shadow.", True)
+            return
+        self.attempt(self.doc.set_shadow, None)
 
     def ask_opacity(self) -> None:
         if self.doc.foreground is None:

@@ -113,6 +113,9 @@ def build_menus(w) -> None:
     _action(w, m, "Opacity…", w.ask_opacity)
     _action(w, m, "Defringe…", lambda: w.edge_dialog("defringe"), [],
             "Give the cut-out's rim the object's own colour, with a live preview")
+    _action(w, m, "Shadow…", lambda: w.edge_dialog("shadow"), [],
+            "Cast the object's shadow on the ground: direction, length, softness, opacity")
+    _action(w, m, "Remove shadow", w.remove_shadow)
     m.addSeparator()
     w.harmonize_action = _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
     _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")

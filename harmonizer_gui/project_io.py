@@ -12,6 +12,7 @@ editor's own layers are recognised by those.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ from PIL import Image
 from engine.compositing import nonzero_box
 from engine.errors import HarmonizerError, ImageReadError
 from engine.registry import DEFAULT_NAME, registry_name, resolve_model, validate_name
+from engine.shadow import ShadowSettings
 from engine import openraster as ora
 from harmonizer_gui.document import CLASSICAL, Document
 from engine.openraster_stack import SRC_OVER, KNOWN_OPS, OraGroup, OraLayer, count, unknown_ops
@@ -103,6 +105,7 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
         "transform": doc.transform.to_dict(), "background_name": doc.bg_name, "foreground_name": doc.fg_name,
         "has_foreground": doc.foreground is not None, "has_result": doc.result is not None,
         "result_visible": doc.result_visible,
+        "shadow": None if doc.shadow is None else dataclasses.asdict(doc.shadow),
     }
     if doc.kept_layers:
         state["kept_layers"] = [len(under), len(over)]
@@ -185,8 +188,21 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
         fields["result_layer"] = result_layer
         fields["result_visible"] = bool(result_layer.visible)
     fields.update(opacity=_unit(state, "opacity", path), strength=_unit(state, "strength", path),
-                  model=str(state.get("model") or "default"))
+                  model=str(state.get("model") or "default"), shadow=_shadow(state, path))
     return fields
+
+
+def _shadow(state: dict, path) -> ShadowSettings | None:
+    """The object's shadow from the editor state; a malformed one is refused by name, like a bad opacity."""
+    value = state.get("shadow")
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, dict):
+            raise TypeError
+        return ShadowSettings(**{k: value[k] for k in value if k in ShadowSettings.__dataclass_fields__}).checked()
+    except (TypeError, HarmonizerError) as exc:
+        raise ImageReadError(f"cannot read {path}: its shadow settings are invalid ({exc or 'not a table'})") from None
 
 
 def _unit(state: dict, key: str, path) -> float:

@@ -104,3 +104,66 @@ def test_defringe_recolours_the_foreground_rim_and_cancel_undoes_it(qtbot, compo
     assert blue_after.mean() < blue_before.mean() - 60  # the white fringe took on the object's orange
     assert np.array_equal(doc.foreground[:, 10:60], fg[:, 10:60])  # away from the rim nothing changed
     assert doc.history.depth == depth + 1
+
+
+def test_a_shadow_previews_live_saves_with_the_project_and_undoes(qtbot, composed, tmp_path):
+    from engine.shadow import ShadowSettings
+    from harmonizer_gui.document_io import load_project, save_project
+
+    doc = composed.doc
+    plain = doc.flattened().copy()
+    depth = doc.history.depth
+
+    def ok(dlg):
+        dlg.angle.setValue(250)
+        dlg.length.setValue(120)
+        qtbot.waitUntil(lambda: not dlg._timer.isActive(), timeout=5000)
+        dlg.accept()
+
+    run_dialog(qtbot, composed, composed.actions_by_name["Shadow…"].trigger, ok)
+    assert doc.shadow == ShadowSettings(angle=250.0, length=1.2)
+    assert doc.history.depth == depth + 1 and "Shadow" in composed.undo_action.text()
+    shaded = doc.flattened()
+    outside = doc.composite_mask() == 0
+    darker = shaded.astype(int).sum(2) < plain.astype(int).sum(2) - 20
+    assert darker[outside].any()  # the ground darkens
+    solid = doc.composite_mask() >= 0.999
+    assert np.array_equal(shaded[solid], plain[solid])  # the object does not (its soft rim lets some show)
+    composed.set_overlay_visible(False)  # the canvas then shows exactly the picture
+    composed.canvas.flush()
+    assert np.array_equal(composed.canvas.after.rgb, shaded)  # and the canvas shows it
+
+    path = tmp_path / "shadow.ora"
+    save_project(doc, path)
+    again = type(doc)()
+    load_project(again, path)
+    assert again.shadow == doc.shadow and np.array_equal(again.flattened(), shaded)
+
+    composed.actions_by_name["Remove shadow"].trigger()
+    assert doc.shadow is None and np.array_equal(doc.flattened(), plain)
+    composed.undo_action.trigger()
+    assert doc.shadow is not None
+
+
+def test_a_project_with_malformed_shadow_settings_is_one_clear_line(qtbot, composed, tmp_path):
+    import json
+    import zipfile
+
+    from engine.errors import ImageReadError
+    from harmonizer_gui.document_io import load_project, save_project
+
+    composed.doc.set_shadow(None)
+    path = tmp_path / "p.ora"
+    save_project(composed.doc, path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    state = json.loads(entries["harmonizer/document.json"])
+    state["shadow"] = {"angle": 10, "length": 99}
+    entries["harmonizer/document.json"] = json.dumps(state).encode()
+    bad = tmp_path / "bad.ora"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("mimetype", entries.pop("mimetype"), compress_type=zipfile.ZIP_STORED)
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    with pytest.raises(ImageReadError, match="shadow settings are invalid"):
+        load_project(type(composed.doc)(), bad)
