@@ -33,6 +33,8 @@ FORMAT_VERSION = 1
 FOREGROUND_ENTRY = "harmonizer/foreground.png"
 LAYER_MASK_ENTRY = "harmonizer/layer_mask.png"
 RESULT_LAYER = "Harmonized"
+SHADOW_LAYER = "Shadow"
+MULTIPLY = "svg:multiply"
 # The only extras load_project reads; anything else in the zip is never decompressed.
 PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY)
 PAPER = 255  # transparent parts of the bottom of a stack show white, as in Krita and GIMP
@@ -82,6 +84,23 @@ def _placed_foreground(doc: Document) -> OraLayer | None:
     return OraLayer(doc.fg_name or "Foreground", _rgba(rgb, alpha), x0, y0, doc.opacity)
 
 
+def _shadow_layer(doc: Document) -> OraLayer | None:
+    """The object's shadow as a multiply layer under it, so that Krita and other programs show it too (we
+    redraw it from the settings in document.json)."""
+    if doc.shadow is None:
+        return None
+    alpha, tint = doc.shadow_alpha()
+    a = alpha * (1 - doc.composite_mask())
+    box = nonzero_box(a > 0.5 / 255)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    rgba = np.empty((y1 - y0, x1 - x0, 4), np.uint8)
+    rgba[..., :3] = np.clip(tint * 255 + 0.5, 0, 255).astype(np.uint8)
+    rgba[..., 3] = np.clip(a[y0:y1, x0:x1] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return OraLayer(SHADOW_LAYER, rgba, x0, y0, 1.0, True, MULTIPLY)
+
+
 def _result_layer(doc: Document) -> OraLayer | None:
     if doc.result is None:
         return None
@@ -99,7 +118,7 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
     # Another program's layers go back as they came (the background is their render); otherwise the
     # background is one layer.
     under, over = doc.kept_layers or ([OraLayer(doc.bg_name or "Background", _rgba(doc.background))], [])
-    ours = [layer for layer in (_placed_foreground(doc), _result_layer(doc)) if layer is not None]
+    ours = [layer for layer in (_shadow_layer(doc), _placed_foreground(doc), _result_layer(doc)) if layer is not None]
     state = {
         "format": FORMAT_VERSION, "model": registry_name(doc.model) or doc.model, "strength": doc.strength, "opacity": doc.opacity,
         "transform": doc.transform.to_dict(), "background_name": doc.bg_name, "foreground_name": doc.fg_name,

@@ -138,6 +138,15 @@ def test_a_shadow_previews_live_saves_with_the_project_and_undoes(qtbot, compose
     again = type(doc)()
     load_project(again, path)
     assert again.shadow == doc.shadow and np.array_equal(again.flattened(), shaded)
+    # Other programs see it as a multiply layer under the cut-out, drawing what the editor draws.
+    from engine import openraster as ora
+
+    project = ora.load_ora(path)
+    names = [layer.name for layer in project.stack]
+    assert names.index("Shadow") < names.index(doc.fg_name) and project.stack[names.index("Shadow")].composite_op == "svg:multiply"
+    rendered = ora.flatten(project.stack[:names.index(doc.fg_name)], project.size)
+    ground = (doc.composite_mask() == 0)
+    assert np.abs(rendered[..., :3][ground].astype(int) - shaded[ground].astype(int)).max() <= 2
 
     composed.actions_by_name["Remove shadow"].trigger()
     assert doc.shadow is None and np.array_equal(doc.flattened(), plain)
