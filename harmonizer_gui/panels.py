@@ -260,6 +260,13 @@ class SidePanel(QWidget):
             item = QListWidgetItem(thumbnail(doc.foreground, doc.fg_alpha), f"{doc.fg_name or 'Foreground'}\nwith mask")
             item.setToolTip("The cut-out with its layer mask (Ctrl+T to transform)")
             self.layers.addItem(item)
+        if doc.shadow is not None and doc.background is not None:
+            alpha, tint = doc.shadow_alpha()
+            shade = np.empty(alpha.shape + (3,), np.uint8)
+            shade[:] = np.clip(tint * 255, 0, 255).astype(np.uint8)
+            item = QListWidgetItem(thumbnail(shade, (alpha * 255).astype(np.uint8)), "Shadow\nmultiply")
+            item.setToolTip("The object's shadow (Layer ▸ Shadow… changes it, Layer ▸ Remove shadow drops it)")
+            self.layers.addItem(item)
         if doc.background is not None:
             item = QListWidgetItem(thumbnail(doc.background), doc.bg_name or "Background")
             item.setToolTip("The background: it defines the canvas size")

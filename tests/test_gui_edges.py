@@ -122,6 +122,8 @@ def test_a_shadow_previews_live_saves_with_the_project_and_undoes(qtbot, compose
 
     run_dialog(qtbot, composed, composed.actions_by_name["Shadow…"].trigger, ok)
     assert doc.shadow == ShadowSettings(angle=250.0, length=1.2)
+    qtbot.waitUntil(lambda: any(composed.panel.layers.item(i).text().startswith("Shadow")
+                                for i in range(composed.panel.layers.count())), timeout=5000)
     assert doc.history.depth == depth + 1 and "Shadow" in composed.undo_action.text()
     shaded = doc.flattened()
     outside = doc.composite_mask() == 0
