@@ -131,9 +131,9 @@ def _guided_upsampled(guide: np.ndarray, p: np.ndarray, radius: int, eps: float)
     return out
 
 
-def _interior_colour(img: np.ndarray, solid: np.ndarray) -> np.ndarray:
-    """Each pixel's nearby object colour: a box average over the solid interior, fine where the interior
-    is near, coarser where it is not."""
+def _interior_colour(img: np.ndarray, solid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each pixel's nearby object colour, where one was found): a box average over the solid interior,
+    fine where the interior is near, coarser where it is not."""
     w = solid.astype(np.float32)
     estimate = np.zeros_like(img)
     found = np.zeros(w.shape, bool)
@@ -143,7 +143,7 @@ def _interior_colour(img: np.ndarray, solid: np.ndarray) -> np.ndarray:
         take = ~found & (support > 1e-3)
         estimate[take] = colour[take]
         found |= take
-    return estimate
+    return estimate, found
 
 
 def defringe(image: np.ndarray, mask: np.ndarray, width: int = 3) -> np.ndarray:
@@ -174,7 +174,10 @@ def defringe(image: np.ndarray, mask: np.ndarray, width: int = 3) -> np.ndarray:
     if not rim.any() or not solid.any():
         return out
     img = image[y0:y1, x0:x1].astype(np.float32)
-    fg = _interior_colour(img, solid)
+    fg, found = _interior_colour(img, solid)
+    rim &= found  # a thin part far from any solid interior keeps its colours: there is nothing to take
+    if not rim.any():
+        return out
     k = keep[rim][:, None]
     region = out[y0:y1, x0:x1]
     region[rim] = np.clip(img[rim] * k + fg[rim] * (1 - k) + 0.5, 0, 255).astype(np.uint8)

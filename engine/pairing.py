@@ -30,12 +30,13 @@ def is_picture_name(path: Path) -> bool:
 
 def reference_beside(picture: Path) -> Path | None:
     """`X_ref.*` beside picture `X.*`, lossless formats first; None when there is none."""
-    for ext in MASK_EXT_ORDER:
-        for suffix in (REFERENCE_SUFFIX, REFERENCE_SUFFIX.upper()):
-            candidate = picture.with_name(f"{picture.stem}{suffix}{ext}")
-            if candidate.is_file():
-                return candidate
-    return None
+    wanted = (picture.stem + REFERENCE_SUFFIX).lower()
+    try:
+        found = [p for p in picture.parent.iterdir()
+                 if p.stem.lower() == wanted and p.suffix.lower() in IMAGE_EXTS and p.is_file()]
+    except OSError:
+        return None
+    return min(found, key=mask_rank) if found else None
 
 
 def image_files(folder, recursive: bool = False) -> list[Path]:

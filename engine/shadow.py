@@ -36,16 +36,25 @@ class ShadowSettings:
     ground: float | None = None  # canvas row of the ground line; None: the object's lowest row
 
     def checked(self) -> "ShadowSettings":
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
         for name, lo, hi in (("length", 0.0, 4.0), ("softness", 0.0, 1.0), ("opacity", 0.0, 1.0),
                              ("perspective", 0.05, 1.0)):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and lo <= value <= hi):
+            if not (number(value) and lo <= value <= hi):
                 raise MaskError(f"shadow {name} must be between {lo:g} and {hi:g}, got {value!r}")
-        if not np.isfinite(self.angle):
+        if not number(self.angle):
             raise MaskError(f"shadow angle must be a number of degrees, got {self.angle!r}")
-        if self.ground is not None and not np.isfinite(self.ground):
+        if self.ground is not None and not number(self.ground):
             raise MaskError(f"the ground line must be a row of the picture, got {self.ground!r}")
         return self
+
+
+def _level(mask: np.ndarray) -> float:
+    """Where the object is: above half the mask's peak (a mask painted at 45 % grey, which harmonizing
+    accepts, still has an object), and never at zero."""
+    return min(0.5, 0.5 * float(mask.max(initial=0))) if mask.max(initial=0) > 0 else 0.5
 
 
 def cast_shadow(mask: np.ndarray, settings: ShadowSettings = ShadowSettings()) -> np.ndarray:
@@ -57,13 +66,13 @@ def cast_shadow(mask: np.ndarray, settings: ShadowSettings = ShadowSettings()) -
     s = settings.checked()
     mask = np.asarray(mask, np.float32)
     h, w = mask.shape
-    if nonzero_box(mask > 0.5) is None:
+    if nonzero_box(mask > _level(mask)) is None:
         raise MaskError("the mask is empty: there is no object to cast a shadow")
     scale = min(1.0, WORK_SIDE / max(h, w))
     if scale >= 1.0:
         return _cast(mask, s, s.ground)
     small = cv2.resize(mask, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    if nonzero_box(small > 0.5) is None:  # a sliver that vanishes when shrunk: cast it at full size
+    if nonzero_box(small > _level(mask)) is None:  # a sliver that vanishes when shrunk: cast it at full size
         return _cast(mask, s, s.ground)
     ground = None if s.ground is None else s.ground * scale
     return cv2.resize(_cast(small, s, ground), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -71,7 +80,7 @@ def cast_shadow(mask: np.ndarray, settings: ShadowSettings = ShadowSettings()) -
 
 def _cast(mask: np.ndarray, s: ShadowSettings, ground_row: float | None) -> np.ndarray:
     h, w = mask.shape
-    x0, y0, x1, y1 = nonzero_box(mask > 0.5)
+    x0, y0, x1, y1 = nonzero_box(mask > _level(mask))
     ground = float(y1 - 1 if ground_row is None else ground_row)
     height = max(1.0, ground - y0)
     a = np.deg2rad(s.angle)
@@ -106,13 +115,14 @@ def shadow_colour(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The scene's shadow colour (float32 RGB, 0..255): the mean of the darkest twentieth of the pixels
     around the object (its bounding box grown by its size), leaving the object out."""
     h, w = mask.shape
-    box = nonzero_box(mask > 0.5)
+    level = _level(mask)
+    box = nonzero_box(mask > level)
     if box is None:
         raise MaskError("the mask is empty: there is no object to cast a shadow")
     x0, y0, x1, y1 = box
     pad = max(x1 - x0, y1 - y0)
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
-    around = image[y0:y1, x0:x1][mask[y0:y1, x0:x1] < 0.5].astype(np.float32)
+    around = image[y0:y1, x0:x1][mask[y0:y1, x0:x1] <= level].astype(np.float32)
     if len(around) < 16:
         return np.float32([60, 60, 70])  # no surroundings to read: a neutral, slightly cool dark
     luma = around @ np.float32([0.299, 0.587, 0.114])

@@ -369,14 +369,14 @@ class Document(CompositeRendering, MaskEditing):
         if "foreground" in base:
             if self.foreground is None or base["foreground"].shape != self.foreground.shape:
                 raise HarmonizerError("the foreground changed while it was being defringed; open Defringe again")
-            w = max(1, round(width / self.mask_scale()))
+            w = min(64, max(1, round(width / self.mask_scale())))
             self.change(DEFRINGE_LABEL, merge=merge, foreground=defringe(base["foreground"], self._coverage(), w))
             return
         src = base["background"]
         if src.shape != self.background.shape:
             raise HarmonizerError("the picture changed while it was being defringed; open Defringe again")
-        new = defringe(src, self.mask, max(1, round(width)))
-        values = {"background": new}
+        new = defringe(src, self.mask, min(64, max(1, round(width))))
+        values = {"background": new, "kept_layers": None}  # the picture is ours now: kept layers would undo it
         if base["background16"] is not None:  # the 16 bits stay wherever the rim did not change
             wide = base["background16"].copy()
             changed = (new != src).any(2)

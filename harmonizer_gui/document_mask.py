@@ -178,7 +178,7 @@ class MaskEditing:
         folds the change into the previous one of the same name, so a preview is one undo step."""
         self._require_canvas()
         guide = self.foreground if self.foreground is not None else self.background
-        r = max(1, round(radius / self.mask_scale()))
+        r = min(256, max(1, round(radius / self.mask_scale())))
         start = self.mask if base is None else base
         if start.shape != self.mask.shape:
             raise MaskError("the mask changed size while it was being refined; open Refine edge again")

@@ -114,7 +114,10 @@ class CompositeRendering:
         if cache is not None and (cache[0] == key or getattr(self, "_stroke", None) is not None):
             return cache[1]
         mask = self.composite_mask()
-        value = (cast_shadow(mask, settings), shadow_colour(self.composite(), mask) / np.float32(255))
+        if not (mask > 0).any():  # the object was erased or moved off the canvas: it casts nothing
+            value = (np.zeros(mask.shape, np.float32), np.ones(3, np.float32))
+        else:
+            value = (cast_shadow(mask, settings), shadow_colour(self.composite(), mask) / np.float32(255))
         self._shadow_cache = (key, value)
         return value
 

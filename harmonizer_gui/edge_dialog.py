@@ -40,6 +40,7 @@ class EdgeDialog(QDialog):
         self.window, self.doc, self.kind = window, window.doc, kind
         self.setWindowTitle(TITLES[kind])
         self._applied = False
+        self._depth = self.doc.history.depth  # Cancel undoes back to here, whatever landed on top meanwhile
         self._base = {"refine": lambda: self.doc.mask.copy(), "defringe": self.doc.defringe_source,
                       "shadow": lambda: None}[kind]()
         layout = QVBoxLayout(self)
@@ -137,6 +138,9 @@ class EdgeDialog(QDialog):
         # Esc, Cancel and the window manager all come here: leave the document as the dialog found it.
         self._timer.stop()
         if self._applied:
-            self.doc.undo()
+            # Usually one step; more when something else (a live harmonization) landed on top of the
+            # preview, which then could not fold into it: all of it was computed from the preview.
+            while self.doc.history.depth > self._depth and self.doc.undo() is not None:
+                pass
             self._applied = False
         super().reject()

@@ -20,6 +20,14 @@ MEMORY_LIMIT = 1536 * 1024**2
 MAX_STEPS = 200
 
 
+def _size(value) -> int:
+    """Bytes a stored field holds: arrays, and an engine Harmonization's composite, mask and region."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    parts = (getattr(value, name, None) for name in ("composite", "mask", "region"))
+    return sum(p.nbytes for p in parts if isinstance(p, np.ndarray))
+
+
 @dataclass
 class FieldStep:
     label: str
@@ -27,7 +35,7 @@ class FieldStep:
     after: dict
 
     def nbytes(self) -> int:
-        return sum(v.nbytes for d in (self.before, self.after) for v in d.values() if isinstance(v, np.ndarray))
+        return sum(_size(v) for d in (self.before, self.after) for v in d.values())
 
 
 @dataclass

@@ -293,7 +293,7 @@ class MainWindow(FileCommands, QMainWindow):
         doc = self.doc
         if doc.background is None or not doc.modified:
             return False
-        key = (doc.revision, doc.history.depth, doc.strength, id(doc.result))
+        key = (doc.revision, doc.history.depth, doc.strength, id(doc.result), doc.shadow)
         if key == self._autosaved_revision or (self._autosave_thread and self._autosave_thread.is_alive()):
             return False
         self._autosaved_revision = key

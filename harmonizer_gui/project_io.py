@@ -118,7 +118,8 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
     # Another program's layers go back as they came (the background is their render); otherwise the
     # background is one layer.
     under, over = doc.kept_layers or ([OraLayer(doc.bg_name or "Background", _rgba(doc.background))], [])
-    ours = [layer for layer in (_shadow_layer(doc), _placed_foreground(doc), _result_layer(doc)) if layer is not None]
+    # The shadow goes on top: the editor shades the picture after blending the result, so does this.
+    ours = [layer for layer in (_placed_foreground(doc), _result_layer(doc), _shadow_layer(doc)) if layer is not None]
     state = {
         "format": FORMAT_VERSION, "model": registry_name(doc.model) or doc.model, "strength": doc.strength, "opacity": doc.opacity,
         "transform": doc.transform.to_dict(), "background_name": doc.bg_name, "foreground_name": doc.fg_name,
@@ -220,7 +221,7 @@ def _shadow(state: dict, path) -> ShadowSettings | None:
         if not isinstance(value, dict):
             raise TypeError
         return ShadowSettings(**{k: value[k] for k in value if k in ShadowSettings.__dataclass_fields__}).checked()
-    except (TypeError, HarmonizerError) as exc:
+    except (TypeError, ValueError, HarmonizerError) as exc:
         raise ImageReadError(f"cannot read {path}: its shadow settings are invalid ({exc or 'not a table'})") from None
 
 
@@ -262,7 +263,7 @@ def _load_resaved(project: ora.OraProject) -> dict | None:
         if isinstance(stack[i], OraLayer) and stack[i].name == RESULT_LAYER:
             top = i
             break
-        if stack[i].visible:
+        if stack[i].visible and stack[i].name != SHADOW_LAYER:  # our shadow may lie over the result
             return None
     if top is None or top < 2 or not isinstance(stack[top - 1], OraLayer):
         return None

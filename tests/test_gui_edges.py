@@ -145,10 +145,9 @@ def test_a_shadow_previews_live_saves_with_the_project_and_undoes(qtbot, compose
 
     project = ora.load_ora(path)
     names = [layer.name for layer in project.stack]
-    assert names.index("Shadow") < names.index(doc.fg_name) and project.stack[names.index("Shadow")].composite_op == "svg:multiply"
-    rendered = ora.flatten(project.stack[:names.index(doc.fg_name)], project.size)
-    ground = (doc.composite_mask() == 0)
-    assert np.abs(rendered[..., :3][ground].astype(int) - shaded[ground].astype(int)).max() <= 2
+    assert project.stack[names.index("Shadow")].composite_op == "svg:multiply"
+    rendered = ora.flatten(project.stack, project.size)
+    assert np.abs(rendered[..., :3].astype(int) - shaded.astype(int)).max() <= 2
 
     composed.actions_by_name["Remove shadow"].trigger()
     assert doc.shadow is None and np.array_equal(doc.flattened(), plain)
@@ -178,3 +177,19 @@ def test_a_project_with_malformed_shadow_settings_is_one_clear_line(qtbot, compo
             zf.writestr(name, data)
     with pytest.raises(ImageReadError, match="shadow settings are invalid"):
         load_project(type(composed.doc)(), bad)
+
+
+def test_cancel_undoes_back_to_where_the_dialog_opened_even_past_a_step_that_landed_meanwhile(qtbot, composed):
+    doc = composed.doc
+    depth = doc.history.depth
+    before = doc.flattened().copy()
+
+    def steps(dlg):
+        doc.set_opacity(0.5, merge=False)  # as a live harmonization landing on top of the preview would
+        dlg.length.setValue(150)
+        qtbot.waitUntil(lambda: not dlg._timer.isActive(), timeout=5000)
+        dlg.reject()
+
+    run_dialog(qtbot, composed, lambda: composed.edge_dialog("shadow"), steps)
+    assert doc.history.depth == depth and doc.shadow is None
+    assert np.array_equal(doc.flattened(), before)
