@@ -31,10 +31,12 @@ def main(argv: list[str]) -> int:
                       HARMONIZER_CONFIG_DIR=str(home / ".config/harmonizer"))
     sys.path.insert(0, str(ROOT))
     from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtWidgets import QApplication
 
+    from harmonizer_gui import settings
     from harmonizer_gui.app import apply_look
-    from harmonizer_gui.dialog_actions import install, screenshot_dialog
+    from harmonizer_gui.dialog_actions import screenshot_dialog
+    from harmonizer_gui.main_window import MainWindow
 
     folder = home / "Pictures" / "street-photos"
     folder.mkdir(parents=True)
@@ -45,9 +47,10 @@ def main(argv: list[str]) -> int:
                 os.symlink(f, folder / f.name)
     app = QApplication([])
     apply_look(app)
-    window = QMainWindow()
-    window.setWindowTitle("Harmonizer")
-    dialog = install(window).show_finetune()
+    window = MainWindow(settings.Preferences(model="classical", autosave_seconds=0), device="cpu")
+    window.prompt_on_close, window.ephemeral = False, True
+    window.finetune_action.trigger()  # Tools ▸ Fine-tune on your photos…
+    dialog = window.dialogs.finetune
     dialog.add_folder(str(folder))
     dialog.name_edit.setText("street")
     dialog.minutes_radio.setChecked(True)
