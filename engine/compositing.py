@@ -55,12 +55,8 @@ class Harmonization:
         return out
 
     def at(self, strength: float = 1.0) -> np.ndarray:
-        out = self.composite.copy()
-        if strength > 0:
-            x0, y0, x1, y1 = self.box
-            out[y0:y1, x0:x1] = blend_region(self.composite[y0:y1, x0:x1], self.region,
-                                             self.mask[y0:y1, x0:x1], min(float(strength), 1.0))
-        return out
+        h, w = self.mask.shape
+        return self.region_at((0, 0, w, h), strength)
 
 
 def blend(composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray, strength: float) -> np.ndarray:

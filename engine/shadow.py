@@ -130,19 +130,24 @@ def shadow_colour(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return dark.mean(0).astype(np.float32)
 
 
+def shade(picture: np.ndarray, shadow: np.ndarray, mask: np.ndarray, tint: np.ndarray) -> np.ndarray:
+    """Same-size arrays: the picture multiplied by `tint` (0..1 RGB) at the shadow's opacity where the
+    object (`mask`) is not, rounded to uint8. Where the shadow is 0 the picture comes back bit for bit."""
+    k = (shadow * (1 - np.clip(mask, 0, 1)))[..., None]
+    part = picture.astype(np.float32)
+    part *= 1 - k * (1 - np.asarray(tint, np.float32))
+    return np.clip(part + 0.5, 0, 255).astype(np.uint8)
+
+
 def apply_shadow(composite: np.ndarray, mask: np.ndarray, shadow: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """Multiply the picture by `colour` at the shadow's opacity, where the object is not (uint8)."""
-    a = shadow * (1 - np.clip(mask, 0, 1))
-    box = nonzero_box(a > 1e-3)
+    """Multiply the picture by `colour` (0..255 RGB) at the shadow's opacity, where the object is not."""
+    box = nonzero_box(shadow * (1 - np.clip(mask, 0, 1)) > 1e-3)
     out = composite.copy()
     if box is None:
         return out
     x0, y0, x1, y1 = box
-    part = composite[y0:y1, x0:x1].astype(np.float32)
     tint = np.clip(colour, 0, 255).astype(np.float32) / 255
-    k = a[y0:y1, x0:x1, None]
-    part *= 1 - k * (1 - tint)
-    out[y0:y1, x0:x1] = np.clip(part + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = shade(composite[y0:y1, x0:x1], shadow[y0:y1, x0:x1], mask[y0:y1, x0:x1], tint)
     return out
 
 

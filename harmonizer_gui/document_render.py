@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from engine.compositing import blend, nonzero_box
-from engine.shadow import ShadowSettings, cast_shadow, shadow_colour
+from engine.shadow import ShadowSettings, cast_shadow, shade, shadow_colour
 from harmonizer_gui.transform import Box
 
 
@@ -97,12 +97,9 @@ class CompositeRendering:
             return picture
         alpha, tint = self.shadow_alpha()
         x0, y0, x1, y1 = box
-        a = alpha[y0:y1, x0:x1] * (1 - self._cmask[y0:y1, x0:x1])
-        if not (a > 1e-3).any():
+        if not alpha[y0:y1, x0:x1].any():
             return picture
-        out = picture.astype(np.float32)
-        out *= 1 - a[..., None] * (1 - tint)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        return shade(picture, alpha[y0:y1, x0:x1], self._cmask[y0:y1, x0:x1], tint)
 
     def shadow_alpha(self, settings: ShadowSettings | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(opacity H x W, multiply colour 0..1 RGB) of the object's shadow. Cached; while a stroke is being
