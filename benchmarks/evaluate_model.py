@@ -58,7 +58,7 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
     refused = {name: 0 for name in methods}
     resolutions = set()
     for i in range(count):
-        comp_t, mask_t, real_t, family = val.native(i)
+        comp_t, mask_t, real_t, family, _ = val.native(i)
         family_scores = by_family.setdefault(family.split("+")[0] or "given", {n: MetricAverager() for n in methods})
         comp, real = (to_uint8(t[None])[0] for t in (comp_t, real_t))
         mask = mask_t[0].numpy()

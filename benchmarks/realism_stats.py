@@ -117,7 +117,7 @@ def synthesized_stats(photos, samples: int, seed: int, recipe: str = "v2") -> li
     order = np.random.default_rng([seed, 2]).permutation(len(train))
     out = []
     for k in range(samples):
-        comp, mask, _ = train[(k // len(train), int(order[k % len(train)]))]
+        comp, mask, _, _ = train[(k // len(train), int(order[k % len(train)]))]
         out.append(image_stats(to_uint8(comp[None])[0], mask[0].numpy()))
     return _kept(out)
 

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.atomic import atomic_write_bytes  # noqa: E402
-from engine.model_file import load_model, save_model  # noqa: E402
+from engine.model_file import ARCH_KEYS, load_model, save_blend, save_model  # noqa: E402
+from engine.rainnet import Blend  # noqa: E402
 from engine.registry import bundled_models_dir, validate_name  # noqa: E402
 
 
@@ -49,6 +50,14 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
     ]
     if card.get("history_note"):
         lines.append(f"- {card['history_note']}")
+    if card.get("blend"):
+        lines += ["", "## Blended with", "The network above is the lead of a blend (engine.blend): its tone curves "
+                  "and colour transform are averaged with each of these networks' (fitted to their output) with the "
+                  f"weights given; the lead's weight is {cfg.get('weight', 1.0):g}.", ""]
+        for m in card["blend"]:
+            lines.append(f"- `{m.get('file')}` (weight {m.get('weight'):g}): {m.get('head', 'pixel')} head, "
+                         f"{m.get('steps')} steps, {m.get('wall_time_s', 0) / 60:.0f} min on {m.get('hardware')}; "
+                         f"synthesis {m.get('synthesis', 'v1')}; command `{m.get('command', '')}`")
     if rows:
         lines += [
             "",
@@ -108,7 +117,14 @@ def main(argv=None) -> int:
         card["init_label"] = args.init_label
     card["command_label"] = card.get("command", "").replace(str(Path(card.get("data", [""])[0])), args.data_label)
     out = args.out_dir / f"{name}.safetensors"
-    save_model(out, model, {"size": working_size, "train_size": info.train_size}, card)
+    if isinstance(model, Blend):
+        members = [(net, {k: v for k, v in c.items() if k not in ARCH_KEYS}) for net, c in zip(model.members, info.members)]
+        members[0][1]["size"] = working_size
+        save_blend(out, members, card)
+    else:
+        # Everything but the architecture (which comes from the network) is kept: sizes, reference training.
+        config = {k: v for k, v in info.config.items() if k not in ARCH_KEYS}
+        save_model(out, model, {**config, "size": working_size, "train_size": info.train_size}, card)
     size_mb = out.stat().st_size / 1e6
     _, shipped = load_model(out)
     atomic_write_bytes(args.out_dir / f"{name}.md", card_markdown(name, shipped, shipped.card, size_mb).encode())

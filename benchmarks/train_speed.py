@@ -53,7 +53,7 @@ def measure(device: str, size: int, ngf: int, batch: int, amp: bool, channels_la
                       threads=threads, val_fraction=0.0, amp=amp, channels_last=channels_last,
                       run_dir=str(work / "run"))
     trainer = prepared_trainer(cfg, SilentReporter())
-    comp, mask, real = (torch.stack(x) for x in zip(*(trainer.train_ds[(0, i)] for i in range(batch))))
+    comp, mask, real, _ = (torch.stack(x) for x in zip(*(trainer.train_ds[(0, i)] for i in range(batch))))
     cuda = trainer.device.type == "cuda"
     if cuda:
         comp, mask, real = comp.pin_memory(), mask.pin_memory(), real.pin_memory()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.compositing import Harmonization, mask_box
+from engine.compositing import Harmonization, mask_box, reference_where
 from engine.errors import MaskError
 
 # Fraction of the full mean/std correction applied per Lab channel (L, a, b). Lightness is the
@@ -59,21 +59,17 @@ def harmonize_classical(composite: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _reference_stats(composite, mask, reference, bg_threshold):
     """Lab mean and spread of the reference area, leaving out the object itself."""
-    where = (np.asarray(reference, np.float32) > 0.5) & (mask < bg_threshold)
-    if np.count_nonzero(where) < MIN_PIXELS:
-        inside = np.count_nonzero(np.asarray(reference, np.float32) > 0.5)
-        if inside >= MIN_PIXELS:
-            raise MaskError("the reference area lies on the object itself; paint it on the background")
-        raise MaskError(f"the reference area is empty or too small (at least {MIN_PIXELS} pixels are needed)")
+    where = reference_where(reference, mask, bg_threshold)
     x0, y0, x1, y1 = mask_box(where)
     return _stats(_lab(composite[y0:y1, x0:x1]), where[y0:y1, x0:x1])
 
 
-def classical_region(composite: np.ndarray, mask: np.ndarray,
-                     reference: np.ndarray | None = None) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def classical_region(composite: np.ndarray, mask: np.ndarray, reference: np.ndarray | None = None,
+                     style=None) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The recoloured pixels, not yet blended: ((x0, y0, x1, y1), float32 0..255 of that box), the box
     covering every pixel where the mask is above 0. `reference` (float32 0..1, the composite's size): the
-    area whose light the object should take, instead of the background around it."""
+    area whose light the object should take, instead of the background around it. `style`
+    (engine.photo_match.PhotoStyle): another photo whose statistics are mixed in by its alpha."""
     if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
         raise MaskError(f"composite must be H x W x 3 uint8, got {composite.shape} {composite.dtype}")
     if mask.shape != composite.shape[:2]:
@@ -108,6 +104,11 @@ def classical_region(composite: np.ndarray, mask: np.ndarray,
         bg_mean, bg_std = _stats(ctx_lab, bg_ctx)
     else:
         bg_mean, bg_std = _reference_stats(composite, mask, reference, bg_threshold)
+    if style is not None:
+        area = np.ones(style.photo.shape[:2], bool) if style.area is None else style.area > 0.5
+        photo_mean, photo_std = _stats(_lab(style.photo), area)
+        bg_mean = bg_mean + np.float32(style.alpha) * (photo_mean - bg_mean)
+        bg_std = bg_std + np.float32(style.alpha) * (photo_std - bg_std)
     fg_mean, fg_std = _stats(ctx_lab, ctx_mask > fg_threshold)
     scale, offset = lab_transfer(fg_mean, fg_std, bg_mean, bg_std)
 

@@ -41,14 +41,22 @@ def _common(parser: argparse.ArgumentParser, device: bool = True) -> None:
         parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
 
 
-def _strength(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"strength must be a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"strength must be between 0 and 1, got {text}")
-    return value
+def _fraction(what: str):
+    """An argparse type for a number in 0..1 whose errors name the option."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number between 0 and 1, got {text!r}") from None
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{what} must be between 0 and 1, got {text}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its own messages
+    return parse
+
+
+_strength = _fraction("strength")
 
 
 def _positive(text: str) -> int:
@@ -111,7 +119,12 @@ def build_parser(delegates: Mapping[str, Delegate] = {}) -> argparse.ArgumentPar
     _add_shadow_option(p)
     p.add_argument("--reference", type=Path, metavar="MASK",
                    help="mask of the area whose light the object should take (sun or shade, say) instead of "
-                        "the background around it; used by --method classical")
+                        "the background around it (the classical method and the default model use it)")
+    p.add_argument("--match-photo", type=Path, metavar="IMAGE",
+                   help="take the light of another photo instead of the scene's own")
+    p.add_argument("--match-area", type=Path, metavar="MASK", help="with --match-photo: only this area of the photo")
+    p.add_argument("--alpha", type=_fraction("alpha"), default=1.0,
+                   help="with --match-photo: 0 = the scene's own light, 1 = the photo's (default 1)")
 
     p = sub.add_parser("batch", parents=[verbose], help="harmonize every composite in a folder, and .ora projects")
     p.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
@@ -172,8 +185,17 @@ def cmd_harmonize(args) -> int:
         raise HarmonizerError(f"no mask given and {args.composite.name} has no alpha channel to use as one")
     start = time.monotonic()
     reference = None if args.reference is None else read_mask(args.reference, size=(rgb.shape[1], rgb.shape[0]))
+    style = None
+    if args.match_photo is not None:
+        from engine.photo_match import PhotoStyle
+
+        photo, _ = read_image(args.match_photo)
+        area = None if args.match_area is None else read_mask(args.match_area, size=(photo.shape[1], photo.shape[0]))
+        style = PhotoStyle(photo, area, args.alpha)
+    elif args.match_area is not None:
+        raise HarmonizerError("--match-area needs --match-photo")
     harmonizer = _harmonizer(args)
-    out = harmonizer.harmonize(rgb, mask, strength=args.strength, reference=reference)
+    out = harmonizer.harmonize(rgb, mask, strength=args.strength, reference=reference, style=style)
     if args.shadow is not None:
         from engine.shadow import add_shadow
 

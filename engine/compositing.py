@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import MaskError
+
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1
+MIN_REFERENCE_PIXELS = 16
 
 
 def nonzero_box(values: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -27,6 +30,18 @@ def mask_box(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, i
     if box is None:
         raise ValueError("mask_box of an empty mask")
     return box
+
+
+def reference_where(reference: np.ndarray, mask: np.ndarray, bg_threshold: float = 0.5) -> np.ndarray:
+    """The usable pixels of a reference area (bool, the mask's size): painted, and not on the object.
+    An area that is empty, too small or only on the object is one clear line for the user."""
+    painted = np.asarray(reference, np.float32) > 0.5
+    where = painted & (mask < bg_threshold)
+    if np.count_nonzero(where) < MIN_REFERENCE_PIXELS:
+        if np.count_nonzero(painted) >= MIN_REFERENCE_PIXELS:
+            raise MaskError("the reference area lies on the object itself; paint it on the background")
+        raise MaskError(f"the reference area is empty or too small (at least {MIN_REFERENCE_PIXELS} pixels are needed)")
+    return where
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,25 @@ from engine.atomic import atomic_write_bytes
 from engine.errors import HarmonizerError, ModelNotFoundError
 
 if TYPE_CHECKING:
-    from engine.rainnet import RainNet
+    from engine.rainnet import Blend, RainNet
 
 FORMAT = "harmonizer-rainnet-1"  # pixel-head models, readable by every version
 FORMAT_TRANSFORM = "harmonizer-rainnet-2"  # transform-head models: an older version says it cannot read them
+FORMAT_BLEND = "harmonizer-rainnet-3"  # several networks blended (engine.blend)
+FORMATS = (FORMAT, FORMAT_TRANSFORM, FORMAT_BLEND)
+# A blend's file describes its lead network at the top level of its config, like any model (so listing,
+# working size and fine-tuning read it as before), and the other members under this key.
+BLEND = "blend"
+MAX_MEMBERS = 4
 ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention", "head", "local")
 # Far above any network we train (64 is the published width, 8 the depth for 256 px) but bounded, so a
 # crafted config cannot ask for gigabytes before its tensors are even compared with it.
 MAX_NGF = 512
 MAX_DEPTH = 12
 MAX_HEADER_BYTES = 100_000_000
+# Config flag of a model trained to take the scene's light from a reference area (trainer.references).
+# Older models run with a reference too, but were never taught what it means, so they are not given one.
+REFERENCE_AREAS = "reference_areas"
 
 
 @dataclass
@@ -49,6 +58,21 @@ class ModelInfo:
         return int(self.config.get("train_size", self.working_size))
 
     @property
+    def follows_reference(self) -> bool:
+        return bool(self.config.get(REFERENCE_AREAS))
+
+    @property
+    def members(self) -> list[dict]:
+        """Each network's config, the lead's first: one for a plain model. Raises ValueError when a blend's
+        list is malformed."""
+        others = self.config.get(BLEND, [])
+        if not isinstance(others, list) or not all(isinstance(m, dict) for m in others):
+            raise ValueError(f"{BLEND} must be a list of network configs")
+        if len(others) + 1 > MAX_MEMBERS:
+            raise ValueError(f"a blend has at most {MAX_MEMBERS} networks, this one {len(others) + 1}")
+        return [{k: v for k, v in self.config.items() if k != BLEND}, *others]
+
+    @property
     def parameters(self) -> int | None:
         return self.card.get("parameters")
 
@@ -56,7 +80,6 @@ class ModelInfo:
 def save_model(path, model: RainNet, config: dict, card: dict, half: bool = True) -> Path:
     """Write weights (fp16 by default: half the file, no measurable loss) with config and card."""
     import torch
-    from safetensors.torch import save
 
     from engine.rainnet import count_parameters
 
@@ -68,6 +91,32 @@ def save_model(path, model: RainNet, config: dict, card: dict, half: bool = True
         for k, v in model.state_dict().items()
     }
     fmt = FORMAT_TRANSFORM if config.get("head") == "transform" else FORMAT
+    return _write(path, tensors, fmt, config, card)
+
+
+def save_blend(path, members: list, card: dict, half: bool = True) -> Path:
+    """Several networks as one model file: `members` is [(RainNet, config with "size" and "weight"), ...],
+    the lead (the network that predicts the tone curves, engine.blend) first."""
+    import torch
+
+    from engine.rainnet import count_parameters
+
+    if not 2 <= len(members) <= MAX_MEMBERS:
+        raise HarmonizerError(f"a blend needs 2 to {MAX_MEMBERS} networks")
+    dtype = torch.float16 if half else torch.float32
+    configs, tensors = [], {}
+    for i, (model, config) in enumerate(members):
+        configs.append({**{k: model.config[k] for k in ARCH_KEYS}, **config})
+        for k, v in model.state_dict().items():
+            tensors[f"{i}.{k}"] = (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+    config = {**configs[0], BLEND: configs[1:]}
+    card = {**card, "parameters": sum(count_parameters(m) for m, _ in members)}
+    return _write(path, tensors, FORMAT_BLEND, config, card)
+
+
+def _write(path, tensors: dict, fmt: str, config: dict, card: dict) -> Path:
+    from safetensors.torch import save
+
     meta = {"format": fmt, "config": json.dumps(config), "card": json.dumps(card)}
     path = Path(path)
     # Serialised in memory, then written through atomic_write_bytes: a full disk is one clear line and
@@ -94,7 +143,7 @@ def read_info(path) -> ModelInfo:
         raise ModelNotFoundError(f"model file not found: {path}")
     try:
         meta = _header(path).get("__metadata__") or {}
-        if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, FORMAT_TRANSFORM):
+        if not isinstance(meta, dict) or meta.get("format") not in FORMATS:
             raise ValueError("not a harmonizer model")
         config, card = json.loads(meta["config"]), json.loads(meta.get("card", "{}"))
         if not isinstance(config, dict) or not isinstance(card, dict):
@@ -128,15 +177,19 @@ def _check_arch(config: dict) -> dict:
     return arch
 
 
-def _check_shapes(arch: dict, header: dict) -> None:
-    """Compare the network the config describes with the file's tensors without allocating either:
-    the network is built on the meta device, the tensors are read from the header."""
+def _check_shapes(archs: list[dict], header: dict, prefixed: bool) -> None:
+    """Compare the networks the config describes with the file's tensors without allocating either:
+    the networks are built on the meta device, the tensors are read from the header. A blend's tensors
+    carry their network's index as a prefix ("1.encoder.0.weight")."""
     import torch
 
     from engine.rainnet import RainNet
 
+    expected = {}
     with torch.device("meta"):
-        expected = {k: list(v.shape) for k, v in RainNet(**arch).state_dict().items()}
+        for i, arch in enumerate(archs):
+            prefix = f"{i}." if prefixed else ""
+            expected.update({prefix + k: list(v.shape) for k, v in RainNet(**arch).state_dict().items()})
     stored = {k: v.get("shape") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
     missing = sorted(set(expected) - set(stored))
     extra = sorted(set(stored) - set(expected))
@@ -148,36 +201,62 @@ def _check_shapes(arch: dict, header: dict) -> None:
             raise ValueError(f"tensor {key} is {stored[key]} in the file, {shape} for the config")
 
 
-def load_model(path, device="cpu") -> tuple[RainNet, ModelInfo]:
+def load_model(path, device="cpu", lead_only: bool = False) -> tuple[RainNet | Blend, ModelInfo]:
+    """(network, info); a blend file gives an engine.blend.Blend, or with `lead_only` its lead network
+    (what fine-tuning starts from)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from engine.rainnet import RainNet
+    from engine.rainnet import Blend, RainNet
 
     info = read_info(path)
+    name = info.path.name
     try:
-        arch = _check_arch(info.config)
+        configs = info.members
+        archs = [_check_arch(c) for c in configs]
+        weights = [_blend_weight(c) for c in configs]
+        sizes = [_size(c) for c in configs]
     except ValueError as exc:
-        raise HarmonizerError(f"{info.path.name} has an unusable architecture config: {exc}") from None
+        raise HarmonizerError(f"{name} has an unusable architecture config: {exc}") from None
     try:
-        _check_shapes(arch, _header(info.path))
+        _check_shapes(archs, _header(info.path), prefixed=len(archs) > 1)
     except (TypeError, ValueError) as exc:
-        raise HarmonizerError(f"{info.path.name} does not match its architecture config: {exc}") from None
+        raise HarmonizerError(f"{name} does not match its architecture config: {exc}") from None
     except OSError as exc:
-        raise HarmonizerError(f"cannot read {info.path.name}: {exc.strerror or exc}") from None
+        raise HarmonizerError(f"cannot read {name}: {exc.strerror or exc}") from None
     try:
-        model = RainNet(**arch)
+        nets = [RainNet(**arch) for arch in archs]
     except (TypeError, ValueError) as exc:
-        raise HarmonizerError(f"{info.path.name} has an unusable architecture config: {exc}") from None
+        raise HarmonizerError(f"{name} has an unusable architecture config: {exc}") from None
     try:
         state = load_file(str(info.path))
     except (SafetensorError, OSError) as exc:
-        raise HarmonizerError(f"cannot read weights from {info.path.name}: {exc}") from None
-    own = model.state_dict()
-    state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise HarmonizerError(f"{info.path.name} does not match its architecture config: {first}") from None
-    return model.to(device).eval(), info
+        raise HarmonizerError(f"cannot read weights from {name}: {exc}") from None
+    for i, net in enumerate(nets[:1] if lead_only else nets):
+        prefix = f"{i}." if len(nets) > 1 else ""
+        own = net.state_dict()
+        part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)} if prefix else state
+        part = {k: v.to(own[k].dtype) if k in own else v for k, v in part.items()}
+        try:
+            net.load_state_dict(part)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise HarmonizerError(f"{name} does not match its architecture config: {first}") from None
+    if len(nets) == 1 or lead_only:
+        return nets[0].to(device).eval(), info
+    references = [bool(c.get(REFERENCE_AREAS)) for c in configs]
+    return Blend(nets, sizes, weights, references).to(device).eval(), info
+
+
+def _blend_weight(config: dict) -> float:
+    weight = config.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not (math.isfinite(weight) and 0 < weight <= 1):
+        raise ValueError(f"a network's weight must be a number in (0, 1], got {weight!r}")
+    return float(weight)
+
+
+def _size(config: dict) -> int:
+    size = config.get("size", 256)
+    if type(size) is not int or not 16 <= size <= 4096:
+        raise ValueError(f"a working size must be a whole number from 16 to 4096, got {size!r}")
+    return size

@@ -1,8 +1,11 @@
 """The normalization family the generator's decoder can use.
 
-Every layer takes `forward(x, mask)` so the generator can swap them freely, and every statistic comes from
-`masked_mean_std`, so instance, AdaIN, RAIN and batch statistics are computed the same way (eps 1e-5,
-biased variance, soft masks as weights).
+Every layer takes `forward(x, mask, reference=None)` so the generator can swap them freely, and every
+statistic comes from `masked_mean_std`, so instance, AdaIN, RAIN and batch statistics are computed the same
+way (eps 1e-5, biased variance, soft masks as weights). `reference` (B x 1 x h x w weights) is the area
+whose statistics re-style the foreground, where the user chose one (a sunlit patch of a scene that also
+has shade); None means the whole background, the published layers' behaviour. Layers that re-style
+nothing ignore it.
 """
 from __future__ import annotations
 
@@ -67,9 +70,14 @@ class InstanceNorm(nn.Module):
         super().__init__()
         self.affine = _Affine(channels)
 
-    def forward(self, x, mask=None):
+    def forward(self, x, mask=None, reference=None):
         mean, std = masked_mean_std(x)
         return self.affine((x - mean) / std)
+
+
+def style_weights(mask: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+    """The weights a layer takes its re-styling statistics from: the reference area, else the background."""
+    return 1 - mask if reference is None else reference
 
 
 class AdaIN(nn.Module):
@@ -79,9 +87,9 @@ class AdaIN(nn.Module):
         super().__init__()
         self.affine = _Affine(channels)
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, reference=None):
         mean, std = masked_mean_std(x)
-        bg_mean, bg_std = masked_mean_std(x, 1 - mask)
+        bg_mean, bg_std = masked_mean_std(x, style_weights(mask, reference))
         return self.affine((x - mean) / std * bg_std + bg_mean)
 
 
@@ -97,11 +105,17 @@ class RAIN(nn.Module):
         self.fg_affine = _Affine(channels)
         self.bg_affine = _Affine(channels)
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, reference=None):
         m = resize_mask(mask.to(x.dtype), x.shape[-2:])
         fg_mean, fg_std = masked_mean_std(x, m)
         bg_mean, bg_std = masked_mean_std(x, 1 - m)
-        fg = self.fg_affine((x - fg_mean) / fg_std * bg_std + bg_mean)
+        if reference is None:
+            style_mean, style_std = bg_mean, bg_std
+        else:
+            # The foreground takes the reference area's statistics; the background keeps its own
+            # normalization, so everything outside the object is processed exactly as without one.
+            style_mean, style_std = masked_mean_std(x, reference)
+        fg = self.fg_affine((x - fg_mean) / fg_std * style_std + style_mean)
         bg = self.bg_affine((x - bg_mean) / bg_std)
         return fg * m + bg * (1 - m)
 
@@ -123,7 +137,7 @@ class SPADE(nn.Module):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, reference=None):
         mean, std = masked_mean_std(x)
         m = resize_mask(mask.to(x.dtype), x.shape[-2:])
         h = self.shared(m)
@@ -140,7 +154,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(1, channels, 1, 1))
         self.register_buffer("running_var", torch.ones(1, channels, 1, 1))
 
-    def forward(self, x, mask=None):
+    def forward(self, x, mask=None, reference=None):
         if self.training:
             mean, std = masked_mean_std(x, dims=(0, 2, 3))
             with torch.no_grad():

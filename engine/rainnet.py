@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from engine.normalization import build_norm
+from engine.normalization import build_norm, style_weights
 from engine.presets import PRESETS
 from engine.transform_head import TransformHead, masked_mean, render
 
@@ -46,10 +46,10 @@ class DecoderBlock(nn.Module):
         self.norm = build_norm(norm, out_ch) if norm else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, reference=None):
         x = self.up(torch.relu(x))
         if self.norm is not None:
-            x = self.norm(x, mask)
+            x = self.norm(x, mask, reference)
         if self.dropout is not None:
             x = self.dropout(x)
         return x
@@ -109,7 +109,7 @@ class RainNet(nn.Module):
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"input {w}x{h} is not a multiple of {self.multiple}")
 
-    def _features(self, composite, mask):
+    def _features(self, composite, mask, reference=None):
         """(encoder features per level, decoder features at the last block's level)."""
         skips = []
         x = torch.cat([composite, mask], 1)
@@ -119,7 +119,7 @@ class RainNet(nn.Module):
             skips.append(x)
         x = skips[-1]
         for j in range(self.depth - 1, self.last_block - 1, -1):
-            x = self.decoder[j](x, mask)
+            x = self.decoder[j](x, mask, reference)
             if j > 0:
                 skip = skips[j - 1]
                 gate = self.gates[str(j - 1)] if str(j - 1) in self.gates else None
@@ -128,31 +128,63 @@ class RainNet(nn.Module):
                 x = torch.cat([x, skip], 1)
         return skips, x
 
-    def predict_transform(self, composite: torch.Tensor, mask: torch.Tensor):
+    def predict_transform(self, composite: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None):
         """Transform head only: (curves B x 3 x K raw, affine grid B x 12 x H/4 x W/4) in RGB 0..1 units."""
         if self.head != "transform":
             raise ValueError("this network paints pixels; it predicts no transform")
         self._check(composite)
         mask = mask.to(composite.dtype)
-        skips, local = self._features(composite, mask)
+        reference = None if reference is None else reference.to(composite.dtype)
+        style = style_weights(mask, reference)
+        skips, local = self._features(composite, mask, reference)
         feats = skips[self.pool_level]
         small = nn.functional.interpolate(mask, size=feats.shape[-2:], mode="area")
-        pooled = torch.cat([skips[-1].mean((2, 3)), masked_mean(feats, small), masked_mean(feats, 1 - small)], 1)
-        return self.transform(pooled, composite.add(1).mul(0.5), mask, local)
+        style_small = nn.functional.interpolate(style, size=feats.shape[-2:], mode="area")
+        pooled = torch.cat([skips[-1].mean((2, 3)), masked_mean(feats, small), masked_mean(feats, style_small)], 1)
+        return self.transform(pooled, composite.add(1).mul(0.5), mask, local, style)
 
-    def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, composite: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """composite B x 3 x H x W in [-1, 1], mask B x 1 x H x W in [0, 1] -> harmonized, same range.
+        `reference` (B x 1 x H x W, optional): the area whose light the foreground should take instead of
+        the whole background's (engine.normalization).
 
         The transform head's output is not clamped (a clamp would stop the gradient where the target is
         at the range's end); callers that need pixels clamp."""
         self._check(composite)
         mask = mask.to(composite.dtype)
         if self.head == "transform":
-            curves, grid = self.predict_transform(composite, mask)
+            curves, grid = self.predict_transform(composite, mask, reference)
             pred = render(composite.add(1).mul(0.5), curves, grid).mul(2).sub(1)
         else:
-            pred = torch.tanh(self._features(composite, mask)[1])
+            reference = None if reference is None else reference.to(composite.dtype)
+            pred = torch.tanh(self._features(composite, mask, reference)[1])
         return pred * mask + composite * (1 - mask)
+
+
+class Blend(nn.Module):
+    """Several networks whose colour transforms engine.harmonizer averages (engine.blend): each with its
+    working size, weight and whether it was trained to follow a reference area. The first is the lead."""
+
+    def __init__(self, nets: list[RainNet], sizes: list[int], weights: list[float], references: list[bool]):
+        super().__init__()
+        self.members = nn.ModuleList(nets)
+        self.sizes, self.weights, self.references = list(sizes), list(weights), list(references)
+
+    @property
+    def lead(self) -> RainNet:
+        return self.members[0]
+
+    @property
+    def head(self) -> str:
+        return self.lead.head
+
+    @property
+    def multiple(self) -> int:
+        return self.lead.multiple
+
+    def forward(self, composite, mask, reference=None):
+        """The lead network alone (the blend itself is formed on transforms, by engine.harmonizer)."""
+        return self.lead(composite, mask, reference)
 
 
 def build_rainnet(preset: str | None = None, **overrides) -> RainNet:

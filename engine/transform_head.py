@@ -35,10 +35,10 @@ def masked_mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (x * weight).sum((2, 3)) / weight.sum((2, 3)).clamp_min(1e-3)
 
 
-def region_stats(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Colour mean and spread of the foreground and of the background: B x 12."""
+def region_stats(image: torch.Tensor, mask: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+    """Colour mean and spread of the foreground and of the background (or the `style` weights' area): B x 12."""
     out = []
-    for w in (mask, 1 - mask):
+    for w in (mask, 1 - mask if style is None else style):
         mean = masked_mean(image, w)
         var = masked_mean((image - mean[..., None, None]) ** 2, w)
         out += [mean, var.clamp_min(1e-6).sqrt()]
@@ -90,9 +90,11 @@ class TransformHead(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, pooled: torch.Tensor, image01: torch.Tensor, mask: torch.Tensor, local_features: torch.Tensor):
-        """-> (curves raw B x 3 x K, coefficient grid B x 12 x h x w in 0..1 RGB units)."""
-        g = self.mlp(torch.cat([pooled, region_stats(image01, mask)], 1))
+    def forward(self, pooled: torch.Tensor, image01: torch.Tensor, mask: torch.Tensor, local_features: torch.Tensor,
+                style: torch.Tensor | None = None):
+        """-> (curves raw B x 3 x K, coefficient grid B x 12 x h x w in 0..1 RGB units). `style`: the weights
+        of the area whose colour statistics the head reads as the scene's (default: the background)."""
+        g = self.mlp(torch.cat([pooled, region_stats(image01, mask, style)], 1))
         curves = g[:, AFFINE:].unflatten(1, (3, CURVE_KNOTS))
         # The matrix acts around the (curved) foreground's mean colour and the offset moves that mean:
         # y = A (x - mu) + mu + d. Predicted as a plain A x + b, every change of A would also move the

@@ -61,6 +61,7 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         self._space_router = SpaceToCanvas(self)
         self.tools.events.tool.connect(self._on_tool)
         self.tools.events.brush.connect(self.update)  # the outline's size and hardness
+        self.tools.events.target.connect(lambda _target: self.update())  # the outline's colour
         doc.events.changed.connect(self._on_changed)
         doc.events.layers.connect(self._on_layers)
         self._on_layers()
@@ -271,7 +272,7 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         return not (self._space or self._tool is not None or self._near_split(pos) or self.doc.background is None)
 
     def _begin_painting(self, pos: QPointF, pressure: float = 1.0) -> None:
-        self.doc.begin_stroke(self.tools.stroke_brush())
+        self.doc.begin_stroke(self.tools.stroke_brush(), self.tools.target)
         self._painting = True
         self.doc.stroke_to(*self.to_canvas(pos), pressure)
 

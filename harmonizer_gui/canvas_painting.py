@@ -10,6 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QTransform
 
 from harmonizer_gui.canvas_image import qimage_rgba, reduction_for
+from harmonizer_gui.tool_settings import REFERENCE_COLOR
 from harmonizer_gui.transform_tool import HANDLE_PX
 
 BACKDROP = QColor(38, 38, 41)
@@ -104,8 +105,10 @@ class CanvasPainting:
         r = self.brush.size / 2 * self.zoom
         p.setRenderHint(QPainter.Antialiasing, True)
         p.setBrush(Qt.NoBrush)
-        # Black under white stays visible on any picture.
-        for color, width in ((QColor(0, 0, 0, 170), 2.5), (QColor(255, 255, 255, 230), 1.0)):
+        # Black under white stays visible on any picture; painting the reference area, the line takes
+        # its tint, so the brush says which it paints.
+        inner = QColor(*REFERENCE_COLOR, 240) if self.tools.target == "reference" else QColor(255, 255, 255, 230)
+        for color, width in ((QColor(0, 0, 0, 170), 2.5), (inner, 1.0)):
             p.setPen(QPen(color, width, Qt.SolidLine if self.tool == "brush" else Qt.DashLine))
             p.drawEllipse(self._pointer, r, r)
             if r < 4:

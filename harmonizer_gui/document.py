@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.compositing import Harmonization, nonzero_box
 from engine.edges import defringe
+from engine.photo_match import PhotoStyle
 from engine.shadow import ShadowSettings
 from engine.errors import HarmonizerError, MaskError
 from harmonizer_gui import transform as tf
@@ -25,6 +26,8 @@ from harmonizer_gui.transform import Box, Transform
 # Fields whose change alters the composite (and so makes a harmonized result stale).
 COMPOSITE_FIELDS = ("background", "foreground", "fg_alpha", "mask", "transform", "opacity")
 CLASSICAL = "classical"
+MATCH_REFERENCE_LABEL = "Match reference area"
+MATCH_PHOTO_LABEL = "Match photo"
 DEFRINGE_LABEL = "Defringe"
 SHADOW_LABEL = "Shadow"
 
@@ -57,6 +60,7 @@ class DocumentEvents:
         self.history = Event()   # (): undo/redo availability changed
         self.model = Event()     # (name)
         self.modified = Event()  # (bool)
+        self.reference = Event()  # (): the reference area was painted or cleared, or its matching switched
 
 
 PRESSURE_MODES = ("size", "opacity", "both", "off")  # what a pen's pressure changes
@@ -94,6 +98,12 @@ class Document(CompositeRendering, MaskEditing):
         # project's, is interpolated from that, rounding twice, at most a level apart).
         self.harmonization: Harmonization | None = None
         self.shadow: ShadowSettings | None = None  # the object's cast shadow, drawn under it (engine.shadow)
+        # The reference area (canvas-size float32 0..1, None until painted): the part of the scene whose
+        # light the object should take, used when `match_reference` is on (engine.harmonizer's reference).
+        self.reference: np.ndarray | None = None
+        self.match_reference = False
+        # Another photo whose light the object should take, with AdaIN's alpha (engine.photo_match), or None.
+        self.match_photo: PhotoStyle | None = None
         self.result_visible = True
         self.result_stale = False  # the mask was painted since: still shown, worth harmonizing again
         self.strength = 1.0
@@ -177,7 +187,10 @@ class Document(CompositeRendering, MaskEditing):
             self.events.result()
         if "model" in values:
             self.events.model(self.model)
-        if any(key in COMPOSITE_FIELDS for key in values) or "shadow" in values:
+        if {"reference", "match_reference", "match_photo"} & set(values):
+            self.revision += 1  # a harmonization started before asked about another area
+            self.events.reference()
+        if any(key in COMPOSITE_FIELDS for key in values) or {"shadow", "reference"} & set(values):
             self.events.changed(None)
         elif "result" in values or "result_visible" in values:
             # Only the masked area can differ: re-showing 12 MP for a result would stall the UI.
@@ -186,7 +199,14 @@ class Document(CompositeRendering, MaskEditing):
                 self.events.changed(box)
 
     def _apply_step(self, step, forward: bool) -> None:
-        if isinstance(step, MaskPatch):
+        if isinstance(step, MaskPatch) and step.layer == "reference":
+            x0, y0, x1, y1 = step.box
+            self.reference[y0:y1, x0:x1] = step.after if forward else step.before
+            fields = step.fields_after if forward else step.fields_before
+            for key, value in fields.items():
+                setattr(self, key, value)
+            self._reference_changed(step.box, bool(fields))
+        elif isinstance(step, MaskPatch):
             x0, y0, x1, y1 = step.box
             self.mask[y0:y1, x0:x1] = step.after if forward else step.before
             if step.result_box is not None and self.result is not None:
@@ -250,16 +270,19 @@ class Document(CompositeRendering, MaskEditing):
         copy = Document()
         for key in ("background", "foreground", "fg_alpha", "transform", "opacity", "result_visible", "result_stale",
                     "strength", "model", "bg_name", "fg_name", "path", "revision", "background16", "bg_exif", "kept_layers",
-                    "shadow"):
+                    "shadow", "match_photo"):
             setattr(copy, key, getattr(self, key))
         copy.mask = None if self.mask is None else self.mask.copy()
+        copy.reference = None if self.reference is None else self.reference.copy()
+        copy.match_reference = self.match_reference
         copy.result = None if self.result is None else self.result.copy()
         return copy
 
     # -- layers --------------------------------------------------------------------------------------
     def load(self, background, foreground=None, fg_alpha=None, mask=None, transform=None, *, bg_name="",
              fg_name="", opacity=1.0, result=None, strength=1.0, model=None, path=None, background16=None,
-             bg_exif=None, kept_layers=None, shadow=None) -> None:
+             bg_exif=None, kept_layers=None, shadow=None, reference=None, match_reference=False,
+             match_photo=None) -> None:
         """Replace everything (opening a file): not undoable, the history starts afresh."""
         self._check_rgb(background, "background")
         if foreground is not None:
@@ -274,11 +297,15 @@ class Document(CompositeRendering, MaskEditing):
             raise MaskError(f"mask is {mask.shape[1]}x{mask.shape[0]}, expected {mask_shape[1]}x{mask_shape[0]}")
         if result is not None and result.shape != background.shape:
             result = None
+        if reference is not None and reference.shape != (h, w):
+            raise MaskError(f"the reference area is {reference.shape[1]}x{reference.shape[0]}, the canvas {w}x{h}")
         fields = dict(background=background, foreground=foreground, fg_alpha=fg_alpha,
                       mask=np.ascontiguousarray(mask, np.float32), opacity=float(opacity), result=result,
                       bg_name=bg_name, fg_name=fg_name, path=path, result_visible=True, result_stale=False,
                       background16=_matching16(background16, background), bg_exif=bg_exif,
-                      kept_layers=kept_layers, shadow=shadow,
+                      kept_layers=kept_layers, shadow=shadow, match_reference=bool(match_reference),
+                      match_photo=match_photo,
+                      reference=None if reference is None else np.ascontiguousarray(reference, np.float32),
                       transform=transform or Transform())
         if model is not None:
             fields["model"] = model
@@ -301,6 +328,8 @@ class Document(CompositeRendering, MaskEditing):
             return
         values = {"background": rgb, "bg_name": name, "background16": _matching16(background16, rgb), "bg_exif": exif,
                   "kept_layers": None}
+        if self.reference is not None and self.reference.shape != rgb.shape[:2]:
+            values["reference"] = None  # painted on a picture of another size: it means nothing here
         if self.foreground is None and self.mask.shape != rgb.shape[:2]:
             values["mask"] = np.zeros(rgb.shape[:2], np.float32)
         self.change("Replace background", **values)
@@ -343,6 +372,49 @@ class Document(CompositeRendering, MaskEditing):
         value = float(min(1.0, max(0.0, value)))
         if self.foreground is not None and value != self.opacity:
             self.change("Opacity", merge=merge, opacity=value)
+
+    # -- reference area ------------------------------------------------------------------------------
+    def harmonize_reference(self) -> np.ndarray | None:
+        """The reference area a harmonization should follow now (a copy: strokes paint the document's in
+        place), or None: matching is off, or nothing is painted."""
+        if not self.match_reference or self.reference is None or not (self.reference > 0.5).any():
+            return None
+        return self.reference.copy()
+
+    def set_match_reference(self, on: bool) -> None:
+        """Harmonize towards the reference area's light (on) or the whole background's, as one undo step;
+        a result made the other way is kept on screen, marked out of date."""
+        self._require_canvas()
+        if bool(on) == self.match_reference:
+            return
+        values = {"match_reference": bool(on)}
+        if self.result is not None and self.reference is not None:
+            values["result_stale"] = True
+        self.change(MATCH_REFERENCE_LABEL, **values)
+
+    def set_match_photo(self, style: PhotoStyle | None, merge: bool = False) -> None:
+        """Take another photo's light (None: the scene's own again), as one undoable step; `merge` folds a
+        live preview's changes into it. A result made otherwise stays on screen, marked out of date."""
+        self._require_canvas()
+        values = {"match_photo": style}
+        if self.result is not None:
+            values["result_stale"] = True
+        self.change(MATCH_PHOTO_LABEL, merge=merge, **values)
+
+    def clear_reference(self) -> None:
+        if self.reference is not None:
+            values = {"reference": None}
+            if self.result is not None and self.match_reference:
+                values["result_stale"] = True
+            self.change("Clear reference area", **values)
+
+    def _reference_changed(self, box: Box, result_fields: bool = False) -> None:
+        if self.match_reference or result_fields:
+            self.revision += 1  # a harmonization started before asked about another area
+        if result_fields:
+            self.events.result()
+        self.events.reference()
+        self.events.changed(box)
 
     def set_shadow(self, settings: ShadowSettings | None, merge: bool = False) -> None:
         """Cast the object's shadow on the scene with `settings` (None: no shadow), as one undoable step;

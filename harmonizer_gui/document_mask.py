@@ -38,11 +38,24 @@ class MaskEditing:
                 self._patch_stale_result(canvas_box, shown_before)
             self.events.changed(canvas_box)
 
-    def begin_stroke(self, brush) -> None:
+    def begin_stroke(self, brush, target: str = "mask") -> None:
+        """Start a brush stroke on the mask, or on the reference area (`target` "reference"; painting one
+        switches matching it on, in the same undo step)."""
         self._require_canvas()
+        if target == "reference":
+            if self.reference is None or self.reference.shape != self.mask_shape_of_canvas():
+                self.reference = np.zeros(self.mask_shape_of_canvas(), np.float32)
+            identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            self._stroke = {"brush": brush, "layer": "reference", "orig": self.reference.copy(), "box": None,
+                            "last": None, "m": identity, "m_inv": identity, "stale": self.result_stale,
+                            "match": self.match_reference}
+            if not self.match_reference:
+                self.match_reference = True
+                self.events.reference()
+            return
         # A harmonized result survives the stroke, marked out of date, and is patched in place where the
         # stroke changes what shows (as the mask is), so its original is kept for the undo step.
-        self._stroke = {"brush": brush, "orig": self.mask.copy(), "box": None, "last": None,
+        self._stroke = {"brush": brush, "layer": "mask", "orig": self.mask.copy(), "box": None, "last": None,
                         "result": None if self.result is None else self.result.copy(),
                         "stale": self.result_stale, "m": self.matrix(), "m_inv": tf.invert(self.matrix())}
 
@@ -68,7 +81,8 @@ class MaskEditing:
             if not points:
                 s["last"] = last  # keep accumulating until a spacing's worth of movement
                 return None
-        limit = (self.mask.shape[1], self.mask.shape[0])
+        layer = self.reference if s["layer"] == "reference" else self.mask
+        limit = (layer.shape[1], layer.shape[0])
         changed = None
         for px, py, pp in points:
             size, strength = brush.pressed(pp)
@@ -78,7 +92,7 @@ class MaskEditing:
             (x0, y0, x1, y1), w = dab
             if strength < 1.0:
                 w = w * np.float32(strength)
-            region = self.mask[y0:y1, x0:x1]
+            region = layer[y0:y1, x0:x1]
             if brush.erase:
                 np.minimum(region, 1.0 - w, out=region)
             else:
@@ -87,6 +101,14 @@ class MaskEditing:
         if changed is None:
             return None
         s["box"] = tf.union(s["box"], changed)
+        if s["layer"] == "reference":
+            if self.match_reference and self.result is not None and not self.result_stale:
+                self.result_stale = True  # it followed another area (or the whole background)
+                self._reference_changed(changed, result_fields=True)
+            else:
+                self._reference_changed(changed)
+            self.mark_modified()
+            return changed
         canvas_box = tf.map_box(s["m"], changed, self.canvas_size)
         shown_before = None
         if self.result is not None and canvas_box is not None:
@@ -110,9 +132,22 @@ class MaskEditing:
 
     def end_stroke(self) -> None:
         s, self._stroke = self._stroke, None
+        if s is not None and s["box"] is None and s["layer"] == "reference" and self.match_reference != s["match"]:
+            self.match_reference = s["match"]  # nothing was painted: matching stays as it was
+            self.events.reference()
         if s is None or s["box"] is None:
             return
         x0, y0, x1, y1 = s["box"]
+        if s["layer"] == "reference":
+            label = "Erase reference area" if s["brush"].erase else "Paint reference area"
+            patch = MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(), self.reference[y0:y1, x0:x1].copy(),
+                              layer="reference")
+            for key, before in (("match_reference", s["match"]), ("result_stale", s["stale"])):
+                if getattr(self, key) != before:
+                    patch.fields_before[key], patch.fields_after[key] = before, getattr(self, key)
+            self.history.push(patch)
+            self.events.history()
+            return
         label = "Erase mask" if s["brush"].erase else "Paint mask"
         patch = MaskPatch(label, s["box"], s["orig"][y0:y1, x0:x1].copy(), self.mask[y0:y1, x0:x1].copy())
         cbox = tf.map_box(s["m"], s["box"], self.canvas_size)
@@ -127,6 +162,10 @@ class MaskEditing:
         self.events.history()
         if self.shadow is not None:  # the shadow follows the new outline, wherever it falls
             self.events.changed(None)
+
+    def mask_shape_of_canvas(self) -> tuple[int, int]:
+        w, h = self.canvas_size
+        return h, w
 
     @property
     def stroking(self) -> bool:

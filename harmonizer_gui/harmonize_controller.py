@@ -142,7 +142,8 @@ class HarmonizeController(QObject):
         if not (mask > 0.01).any():
             self.message.emit("The mask is empty: paint over the object to harmonize (B for the brush).", True)
             return False
-        self._job = self.worker.submit(*self.doc.shared_inputs())
+        self._job = self.worker.submit(*self.doc.shared_inputs(), reference=self.doc.harmonize_reference(),
+                                       style=self.doc.match_photo)
         self._started = time.perf_counter()
         self.busy_changed.emit(True)
         self.progress.emit(0.0, "starting")

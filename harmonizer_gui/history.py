@@ -44,6 +44,7 @@ class MaskPatch:
     box: Box
     before: np.ndarray
     after: np.ndarray
+    layer: str = "mask"  # the document's array the stroke painted: "mask" or "reference"
     # Fields restored alongside (the stroke marked the harmonized result out of date).
     fields_before: dict = field(default_factory=dict)
     fields_after: dict = field(default_factory=dict)

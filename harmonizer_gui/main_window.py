@@ -45,6 +45,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.last_error = ""
         self.error_box: QMessageBox | None = None
         self.edge = None  # the Refine edge / Defringe dialog while it is open
+        self.match_dialog = None  # the Match photo dialog while it is open
         self.doc = Document()
         self.tools = ToolSettings()
         self.canvas = Canvas(self.doc, self.tools)
@@ -250,6 +251,25 @@ class MainWindow(FileCommands, QMainWindow):
             return self.edge.exec()
         finally:
             self.edge = None
+
+    def match_photo_dialog(self, photo_path: str | None = None) -> int:
+        """Layer ▸ Match photo… (harmonizer_gui.match_photo_dialog); returns the dialog's result."""
+        if self.doc.background is None:
+            self.show_message("Open a picture first.", True)
+            return 0
+        from harmonizer_gui.match_photo_dialog import MatchPhotoDialog
+
+        self.match_dialog = MatchPhotoDialog(self, photo_path)
+        try:
+            return self.match_dialog.exec()
+        finally:
+            self.match_dialog = None
+
+    def stop_matching_photo(self) -> None:
+        if self.doc.match_photo is None:
+            self.show_message("No other photo is being matched.", True)
+            return
+        self.attempt(self.doc.set_match_photo, None)
 
     def remove_shadow(self) -> None:
         if self.doc.shadow is None:

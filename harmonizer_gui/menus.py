@@ -84,6 +84,20 @@ def build_menus(w) -> None:
     _action(w, m, "Harder brush", lambda: tools.harden_brush(True), ["}", "Shift+]"])
     _action(w, m, "Softer brush", lambda: tools.harden_brush(False), ["{", "Shift+["])
     m.addSeparator()
+    w.reference_target_action = _action(
+        w, m, "Paint reference area", lambda on: tools.set_target("reference" if on else "mask"), ["R"],
+        "The brush paints the part of the scene whose light the object should take", checkable=True)
+    tools.events.target.connect(lambda target: w.reference_target_action.setChecked(target == "reference"))
+    def match_reference(on: bool) -> None:
+        w.attempt(w.doc.set_match_reference, on)
+        w.match_reference_action.setChecked(w.doc.match_reference)  # unchanged if it could not switch
+
+    w.match_reference_action = _action(
+        w, m, "Match reference area", match_reference, ["Shift+R"],
+        "Harmonize towards the reference area's light instead of the whole background's", checkable=True)
+    w.doc.events.reference.connect(lambda: w.match_reference_action.setChecked(w.doc.match_reference))
+    _action(w, m, "Clear reference area", w.doc.clear_reference)
+    m.addSeparator()
     _action(w, m, "Feather…", w.feather_mask, ["Shift+F6"], "Soften the mask's edge")
     _action(w, m, "Refine edge…", lambda: w.edge_dialog("refine"), ["Ctrl+Alt+R"],
             "Snap the mask's edge to the picture's edges, with a live preview")
@@ -116,6 +130,9 @@ def build_menus(w) -> None:
     _action(w, m, "Shadow…", lambda: w.edge_dialog("shadow"), [],
             "Cast the object's shadow on the ground: direction, length, softness, opacity")
     _action(w, m, "Remove shadow", w.remove_shadow)
+    _action(w, m, "Match photo…", w.match_photo_dialog, [],
+            "Give the object another photo's light, mixed with its own scene's")
+    _action(w, m, "Stop matching photo", w.stop_matching_photo)
     m.addSeparator()
     w.harmonize_action = _action(w, m, "Harmonize", w.controller.harmonize, ["Ctrl+H", "H"], "Harmonize the foreground")
     _action(w, m, "Cancel", w.escape, ["Esc"], "Stop harmonizing (or cancel a transform)")

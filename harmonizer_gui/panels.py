@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.bundled import bundled_dir
+from engine.errors import HarmonizerError
 from harmonizer_gui.canvas import Canvas
 from harmonizer_gui.document import Document
 from harmonizer_gui.harmonize_controller import HarmonizeController, model_choices
@@ -294,27 +295,12 @@ class SidePanel(QWidget):
 
     # -- brush -----------------------------------------------------------------------------------------
     def _build_brush(self, layout) -> None:
-        layout.addWidget(section("Mask brush"))
-        row = QHBoxLayout()
-        self.brush_button = QToolButton()
-        self.brush_button.setIcon(icon("brush"))
-        self.brush_button.setText("Brush")
-        self.brush_button.setToolTip("Paint the mask (B)")
-        self.eraser_button = QToolButton()
-        self.eraser_button.setIcon(icon("eraser"))
-        self.eraser_button.setText("Eraser")
-        self.eraser_button.setToolTip("Erase the mask (E); X swaps")
-        group = QButtonGroup(self)
-        for button in (self.brush_button, self.eraser_button):
-            button.setCheckable(True)
-            button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-            button.setIconSize(QSize(18, 18))
-            button.setMinimumHeight(30)
-            group.addButton(button)
-            row.addWidget(button, 1)
-        self.brush_button.clicked.connect(lambda: self.tools.set_tool("brush"))
-        self.eraser_button.clicked.connect(lambda: self.tools.set_tool("eraser"))
-        layout.addLayout(row)
+        layout.addWidget(section("Brush"))
+        self._build_target(layout)
+        self.brush_button, self.eraser_button = self._choice_row(layout, [
+            ("Brush", "Paint (B)", "brush", lambda: self.tools.set_tool("brush")),
+            ("Eraser", "Erase (E); X swaps", "eraser", lambda: self.tools.set_tool("eraser")),
+        ])
         self.size_slider = QSlider(Qt.Horizontal)
         self.size_slider.setRange(0, SIZE_STEPS)
         self.size_slider.setToolTip("Brush diameter in image pixels ([ and ])")
@@ -350,6 +336,57 @@ class SidePanel(QWidget):
         row.addWidget(label)
         row.addWidget(self.pressure_combo, 1)
         layout.addLayout(row)
+
+    def _build_target(self, layout) -> None:
+        """What the brush paints: the mask, or the reference area; and whether harmonizing follows it."""
+        self.mask_target, self.reference_target = self._choice_row(layout, [
+            ("Mask", "The brush paints the object's mask (R switches)", None, lambda: self.tools.set_target("mask")),
+            ("Reference area", "The brush paints the part of the scene whose light the object should take "
+             "(R switches)", None, lambda: self.tools.set_target("reference")),
+        ])
+        self.match_check = QCheckBox("Match reference area  (Shift+R)")
+        self.match_check.setToolTip("Harmonize towards the reference area's light instead of the whole background's")
+        self.match_check.toggled.connect(self._on_match_toggled)
+        layout.addWidget(self.match_check)
+        self.tools.events.target.connect(self._sync_target)
+        self.doc.events.reference.connect(self._sync_target)
+        self._sync_target()
+
+    def _choice_row(self, layout, specs) -> list[QToolButton]:
+        """A row of exclusive buttons, one per (text, tooltip, icon name or None, slot)."""
+        row = QHBoxLayout()
+        group = QButtonGroup(self)
+        buttons = []
+        for text, tip, icon_name, slot in specs:
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setCheckable(True)
+            button.setMinimumHeight(30 if icon_name else 26)
+            if icon_name:
+                button.setIcon(icon(icon_name))
+                button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+                button.setIconSize(QSize(18, 18))
+            button.clicked.connect(slot)
+            group.addButton(button)
+            row.addWidget(button, 1)
+            buttons.append(button)
+        layout.addLayout(row)
+        return buttons
+
+    def _sync_target(self, *_):
+        self.mask_target.setChecked(self.tools.target == "mask")
+        self.reference_target.setChecked(self.tools.target == "reference")
+        with quiet(self.match_check):
+            self.match_check.setChecked(self.doc.match_reference)
+
+    def _on_match_toggled(self, on: bool) -> None:
+        try:
+            self.doc.set_match_reference(on)
+        except HarmonizerError as exc:
+            with quiet(self.match_check):
+                self.match_check.setChecked(self.doc.match_reference)
+            self.controller.message.emit(str(exc), True)
 
     def _sync_brush(self, *_):
         b, tool = self.tools.brush, self.tools.tool

@@ -23,6 +23,7 @@ from PIL import Image
 from engine.compositing import nonzero_box
 from engine.errors import HarmonizerError, ImageReadError
 from engine.registry import DEFAULT_NAME, registry_name, resolve_model, validate_name
+from engine.photo_match import MAX_SIDE, PhotoStyle, shrink
 from engine.shadow import ShadowSettings
 from engine import openraster as ora
 from harmonizer_gui.document import CLASSICAL, Document
@@ -32,11 +33,13 @@ from harmonizer_gui.transform import Transform
 FORMAT_VERSION = 1
 FOREGROUND_ENTRY = "harmonizer/foreground.png"
 LAYER_MASK_ENTRY = "harmonizer/layer_mask.png"
+REFERENCE_ENTRY = "harmonizer/reference_area.png"
+MATCH_PHOTO_ENTRY = "harmonizer/match_photo.png"  # small: only its statistics are read
 RESULT_LAYER = "Harmonized"
 SHADOW_LAYER = "Shadow"
 MULTIPLY = "svg:multiply"
 # The only extras load_project reads; anything else in the zip is never decompressed.
-PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY)
+PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY, REFERENCE_ENTRY, MATCH_PHOTO_ENTRY)
 PAPER = 255  # transparent parts of the bottom of a stack show white, as in Krita and GIMP
 
 
@@ -126,6 +129,8 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
         "has_foreground": doc.foreground is not None, "has_result": doc.result is not None,
         "result_visible": doc.result_visible,
         "shadow": None if doc.shadow is None else dataclasses.asdict(doc.shadow),
+        "match_reference": doc.match_reference,
+        "match_photo_alpha": None if doc.match_photo is None else doc.match_photo.alpha,
     }
     if doc.kept_layers:
         state["kept_layers"] = [len(under), len(over)]
@@ -135,6 +140,10 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
         ora.COMPOSITE_ENTRY: png_bytes(doc.composite(), compress_level),
         ora.COMPOSITE_MASK_ENTRY: png_bytes((doc.composite_mask() * 255 + 0.5).astype(np.uint8), compress_level),
     }
+    if doc.reference is not None:
+        extras[REFERENCE_ENTRY] = _mask_png(doc.reference, compress_level)
+    if doc.match_photo is not None:
+        extras[MATCH_PHOTO_ENTRY] = png_bytes(doc.match_photo.photo, compress_level)
     if doc.foreground is not None:
         extras[FOREGROUND_ENTRY] = png_bytes(_rgba(doc.foreground, doc.fg_alpha), compress_level)
     ora.save_ora(path, [*under, *ours, *over], extras, doc.canvas_size, compress_level=compress_level)
@@ -203,6 +212,14 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
         except (TypeError, ValueError):
             raise ImageReadError(f"cannot read {path}: its foreground transform is invalid") from None
     fields["mask"] = mask
+    if REFERENCE_ENTRY in project.extras:
+        reference = _mask_from_png(project.extras[REFERENCE_ENTRY], "reference area")
+        if reference.shape != fields["background"].shape[:2]:
+            raise ImageReadError(f"cannot read {path}: its reference area is not the size of the picture")
+        fields["reference"] = reference
+    fields["match_reference"] = bool(state.get("match_reference", False))
+    if MATCH_PHOTO_ENTRY in project.extras and state.get("match_photo_alpha") is not None:
+        fields["match_photo"] = _match_photo(project.extras[MATCH_PHOTO_ENTRY], _unit(state, "match_photo_alpha", path), path)
     result_layer = next((la for la in ours if isinstance(la, OraLayer) and la.name == RESULT_LAYER), None)
     if state.get("has_result") and result_layer is not None:
         fields["result_layer"] = result_layer
@@ -210,6 +227,17 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
     fields.update(opacity=_unit(state, "opacity", path), strength=_unit(state, "strength", path),
                   model=str(state.get("model") or "default"), shadow=_shadow(state, path))
     return fields
+
+
+def _match_photo(data: bytes, alpha: float, path) -> PhotoStyle:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if max(img.size) > 4 * MAX_SIDE:  # ours are MAX_SIDE at most: refuse a crafted giant
+                raise ValueError(f"{img.size[0]}x{img.size[1]} is larger than the editor writes")
+            rgb = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise ImageReadError(f"cannot read {path}: its photo to match is damaged ({exc})") from None
+    return PhotoStyle(shrink(rgb), None, alpha)
 
 
 def _shadow(state: dict, path) -> ShadowSettings | None:

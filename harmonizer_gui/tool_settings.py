@@ -12,12 +12,17 @@ from dataclasses import replace
 from harmonizer_gui.document import PRESSURE_MODES, Brush, Event
 
 TOOLS = ("brush", "eraser")
+# What the brush paints: the object's mask, or the reference area (the part of the scene whose light
+# the object should take; the document's `reference`).
+TARGETS = ("mask", "reference")
+REFERENCE_COLOR = (40, 200, 255)  # the reference area's tint: apart from the mask's, on any picture
 BRUSH_MIN, BRUSH_MAX = 1.0, 2000.0  # diameter in canvas pixels
 
 
 class ToolEvents:
     def __init__(self):
         self.tool = Event()     # (tool)
+        self.target = Event()   # (target)
         self.brush = Event()    # (): size, hardness or pen pressure mode
         self.overlay = Event()  # (): visibility, colour or opacity
 
@@ -26,6 +31,7 @@ class ToolSettings:
     def __init__(self):
         self.events = ToolEvents()
         self.tool = "brush"
+        self.target = "mask"
         self.brush = Brush()
         self.overlay_visible = False
         self.overlay_color = (255, 48, 96)
@@ -41,6 +47,13 @@ class ToolSettings:
 
     def swap_tool(self) -> None:
         self.set_tool("eraser" if self.tool == "brush" else "brush")
+
+    def set_target(self, target: str) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"unknown brush target {target!r}")
+        if target != self.target:
+            self.target = target
+            self.events.target(target)
 
     # -- brush -----------------------------------------------------------------------------------------
     def set_brush(self, size: float | None = None, hardness: float | None = None, pressure: str | None = None) -> None:

@@ -25,6 +25,8 @@ class Job:
     composite: np.ndarray
     mask: np.ndarray
     revision: int
+    reference: np.ndarray | None = None
+    style: object = None  # engine.photo_match.PhotoStyle
 
 
 @dataclass
@@ -71,10 +73,12 @@ class HarmonizeWorker(QThread):
             self._lock.notify()
         return request.id
 
-    def submit(self, composite: np.ndarray, mask: np.ndarray, revision: int) -> int:
-        """Queue a harmonization of copies the caller will not modify; returns the job id."""
+    def submit(self, composite: np.ndarray, mask: np.ndarray, revision: int,
+               reference: np.ndarray | None = None, style=None) -> int:
+        """Queue a harmonization of copies the caller will not modify (`reference`: the area whose light
+        the object should take; `style`: another photo to match); returns the job id."""
         with self._lock:
-            job = Job(self._new_id(), composite, mask, revision)
+            job = Job(self._new_id(), composite, mask, revision, reference, style)
             if self._running_id is not None:
                 self._cancel.set()  # the newer request wins
             self._job = job
@@ -151,7 +155,8 @@ class HarmonizeWorker(QThread):
 
         h.notice = ""
         try:
-            harmonization = h.run(job.composite, job.mask, progress=progress, cancel=self._cancel.is_set)
+            harmonization = h.run(job.composite, job.mask, progress=progress, cancel=self._cancel.is_set,
+                                  reference=job.reference, style=job.style)
             # The strength-1 picture is made here, off the UI thread: at 12 MP it is a full-frame copy.
             out = (harmonization.at(1.0), harmonization)
             progress(1.0, "done")

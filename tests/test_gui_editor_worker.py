@@ -31,7 +31,7 @@ class GatedHarmonizer:
         self.started = threading.Event()
         self.calls = []
 
-    def run(self, composite, mask, progress=None, cancel=None):
+    def run(self, composite, mask, progress=None, cancel=None, reference=None, style=None):
         self.calls.append(int(composite[0, 0, 0]))
         progress(0.1, "running")
         self.started.set()

@@ -120,7 +120,7 @@ def test_network_sees_a_crop_at_working_size(tiny_model, monkeypatch):
     h = Harmonizer(model=str(tiny_model), device="cpu")
     shapes = []
     real = h.predict
-    monkeypatch.setattr(h, "predict", lambda c, m: shapes.append(c.shape) or real(c, m))
+    monkeypatch.setattr(h, "predict", lambda c, m, **kw: shapes.append(c.shape) or real(c, m, **kw))
     h.harmonize(comp, mask)
     assert shapes == [(64, 64, 3)]
 
@@ -132,7 +132,7 @@ def test_a_model_can_run_larger_than_it_was_trained(tiny_model, monkeypatch):
     h = Harmonizer(model=str(tiny_model), device="cpu", working_size=128)
     shapes = []
     real = h.predict
-    monkeypatch.setattr(h, "predict", lambda c, m: shapes.append(c.shape) or real(c, m))
+    monkeypatch.setattr(h, "predict", lambda c, m, **kw: shapes.append(c.shape) or real(c, m, **kw))
     out = h.harmonize(comp, mask)
     assert shapes == [(128, 128, 3)] and out.shape == comp.shape
     assert h.working_size == 128 and h.info.train_size == 64
@@ -165,11 +165,11 @@ def test_cuda_out_of_memory_falls_back_to_the_cpu_with_a_notice(tiny_model, monk
     real = h._predict_on
     tried = []
 
-    def predict_on(device, c, m, transform):
+    def predict_on(device, net, c, m, transform, reference):
         tried.append(device.type)
         if device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(device, c, m, transform)
+        return real(device, net, c, m, transform, reference)
 
     monkeypatch.setattr(h, "_predict_on", predict_on)
     monkeypatch.setattr(h, "_to", lambda device: setattr(h, "device", device))

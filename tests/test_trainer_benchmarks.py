@@ -19,9 +19,9 @@ def test_native_validation_composites_are_the_trainers(tmp_path):
     _, val, _ = build_datasets([data], 32, 0.4)
     assert len(val) >= 2
     for i in range(len(val)):
-        comp, mask, real, family = val.native(i)
+        comp, mask, real, family, _ = val.native(i)
         assert family  # synthesized: names the perturbation it used
-        small_comp, small_mask, small_real = val[i]
+        small_comp, small_mask, small_real, _ = val[i]
         side = min(cv2.imread(str(val.entries[i].image)).shape[:2])
         assert comp.shape[1:] == (side, side)
         # Brought down to the working size, the full-resolution composite is the trainer's composite:

@@ -93,7 +93,7 @@ def test_photo_folder_skips_bad_files_and_resizes_odd_masks(tmp_path):
     train, val, report = build_datasets([folder], 32, val_fraction=0.3, log=logs.append)
     assert report.skipped == 1 and report.train + report.val == 6 and report.val >= 1
     assert any("broken.jpg" in line for line in logs)
-    comp, mask, real = train[(0, 0)]
+    comp, mask, real, _ = train[(0, 0)]
     assert comp.shape == (3, 32, 32) and mask.shape == (1, 32, 32) and real.shape == (3, 32, 32)
     assert -1.0 <= float(comp.min()) and float(comp.max()) <= 1.0
     assert float(mask.mean()) > 0.0
@@ -161,7 +161,7 @@ def test_triplets_and_iharmony4_layouts(tmp_path):
     kind, entries = find_entries(tmp_path / "iharmony")
     assert kind == "iharmony4" and len(entries) == 4
     train, val, report = build_datasets([tmp_path / "iharmony"], 32, val_fraction=0.5)
-    comp, mask, real = val[0]
+    comp, mask, real, _ = val[0]
     assert not torch.equal(comp, real) and float(mask.mean()) > 0
 
 

@@ -14,7 +14,7 @@ from trainer.progress import Reporter
 # command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
-            "loss", "synthesis", "ema")
+            "loss", "synthesis", "ema", "reference_share")
 
 
 @dataclass
@@ -46,6 +46,9 @@ class TrainConfig:
     # long constant-rate run can be finished with a decay phase.
     lr_decay: float | None = None
     ema: float = 0.0  # decay of the weight average that is validated and exported (0: the live weights)
+    # The share of training samples whose scene light comes from a chosen reference area (trainer.references);
+    # a model trained with it follows the area a user paints.
+    reference_share: float = 0.0
     workers: int | None = None
     threads: int | None = None
     max_images: int | None = None
@@ -89,6 +92,7 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
         cfg.head = read_info(resolve_model(cfg.init)).config.get("head", "pixel")
     cfg.head = cfg.head or "transform"
     cfg.ema = cfg.ema or 0.0  # a checkpoint from before the weight average has none
+    cfg.reference_share = cfg.reference_share or 0.0
     cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
     cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 
@@ -103,7 +107,8 @@ def default_depth(size: int, deepest: int = 8) -> int:
 def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | None):
     """The generator and its architecture config; --init supplies both architecture and weights."""
     if cfg.init and init_state is None:
-        model, info = load_model(resolve_model(cfg.init), "cpu")
+        # A blend (the bundled default) fine-tunes its lead network; the result is that one network.
+        model, info = load_model(resolve_model(cfg.init), "cpu", lead_only=True)
         if cfg.preset:
             raise HarmonizerError("--preset conflicts with --init (the base model's architecture is kept); leave it out")
         arch = dict(model.config)
@@ -170,6 +175,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--lr-decay must be a share of the budget in [0, 1]")
     if not 0 <= (cfg.ema or 0.0) < 1:
         raise HarmonizerError("--ema must be a decay in [0, 1), e.g. 0.999 (0 = off)")
+    if not 0 <= (cfg.reference_share or 0.0) <= 1:
+        raise HarmonizerError("--reference-share must be a share of the samples in [0, 1]")
     if not 0 <= cfg.val_fraction < 1:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
     if cfg.preset is not None and cfg.preset not in PRESETS:

@@ -1,7 +1,8 @@
 """Training data: photo folders (composites synthesized on the fly), iHarmony4, triplet folders.
 
-Every sample is a (composite, mask, real) triple of tensors: composite and real 3 x S x S in [-1, 1],
-mask 1 x S x S in 0..1. A sample is a pure function of (seed, epoch, index): its random crop, mask and
+Every sample is a (composite, mask, real, reference) tuple of tensors: composite and real 3 x S x S in
+[-1, 1], mask and reference 1 x S x S in 0..1. The reference is the area the scene's light is read from:
+the whole background (1 - mask) unless the run trains with reference areas (trainer.references). A sample is a pure function of (seed, epoch, index): its random crop, mask and
 perturbation come from a generator seeded by those numbers, so data never depends on which worker made
 it and a resumed run sees exactly the samples the uninterrupted run would have seen.
 
@@ -30,6 +31,7 @@ from engine.errors import HarmonizerError
 from engine.image_io import read_image, read_mask
 from trainer import masks as mask_gen
 from trainer.data_folders import Entry, find_entries, split_entries, unit_hash
+from trainer.references import DISTRACTOR_SHARE, reference_area, relight_elsewhere
 from trainer.synthesis import perturb
 
 MAX_SCALE = 1.35  # random zoom for training crops; cached photos keep just enough pixels for it
@@ -118,7 +120,7 @@ class HarmonizationDataset(Dataset):
     """
 
     def __init__(self, entries: list[Entry], size: int, train: bool, seed: int = 0, cache: list | None = None,
-                 synthesis: str = "v2"):
+                 synthesis: str = "v2", reference_share: float = 0.0):
         self.entries = entries
         self.size = size
         self.train = train
@@ -126,6 +128,10 @@ class HarmonizationDataset(Dataset):
         self.cache = cache  # list[Loaded] parallel to entries, or None to decode on every access
         self.recipe = synthesis if train else VAL_RECIPE
         self.failures = 0
+        # Validation sets keep 0 (their scores stay comparable across runs); benchmarks/reference_check.py
+        # sets a validation set's share and distractor share to score the reference behaviour itself.
+        self.reference_share = reference_share
+        self.distractor_share = DISTRACTOR_SHARE
         self.by_kind: dict[str, list[int]] = {}
         for i, e in enumerate(entries):
             if e.kind:
@@ -154,7 +160,8 @@ class HarmonizationDataset(Dataset):
                 self.failures += 1
                 print(f"warning: skipped unreadable training image: {exc}", file=sys.stderr)
                 continue
-            return self._make(item, rng, kind=self.entries[i].kind)[:3]
+            comp, mask, real, _, reference = self._make(item, rng, kind=self.entries[i].kind)
+            return comp, mask, real, reference
         raise HarmonizerError("none of the training images could be read")
 
     def _val_rng(self, index: int) -> np.random.Generator:
@@ -164,7 +171,7 @@ class HarmonizationDataset(Dataset):
         """Validation sample `index` at its photo's own resolution (the centre square of its short side),
         with the perturbation __getitem__ gives it: for scoring a full-resolution pipeline on the very
         composites the trainer validates on. -> (composite, mask, real, the synthesis families used, or ""
-        for a given composite). Raises HarmonizerError for an unreadable photo."""
+        for a given composite, reference area). Raises HarmonizerError for an unreadable photo."""
         assert not self.train, "only validation samples are fixed"
         entry = self.entries[index]
         item = load_entry(entry, None, with_object_mask=entry.mask is None and entry.comp is None)
@@ -192,7 +199,15 @@ class HarmonizationDataset(Dataset):
                 mask = mask_gen.region_mask(s, s, rng)
             donor, donor_mask = self._donor(rng, kind)
             comp, family = perturb(real, mask, rng, donor=donor, donor_mask=donor_mask, recipe=self.recipe)
-        return to_tensor(comp), mask_tensor(mask), to_tensor(real), family
+        reference = None
+        if self.reference_share and rng.random() < self.reference_share:
+            reference = reference_area(mask, rng)
+            if reference is not None and rng.random() < self.distractor_share:
+                donor, donor_mask = self._donor(rng, kind)
+                comp, real = relight_elsewhere(comp, real, mask, reference, rng, donor, donor_mask)
+        if reference is None:
+            reference = 1 - mask
+        return to_tensor(comp), mask_tensor(mask), to_tensor(real), family, mask_tensor(reference)
 
     def _geometry(self, layers, rng, s: int):
         h, w = layers[0].shape[:2]
@@ -265,7 +280,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, max_images: int | None = None,
-                   threads: int | None = None, log=None, synthesis: str = "v2"):
+                   threads: int | None = None, log=None, synthesis: str = "v2", reference_share: float = 0.0):
     """(train dataset, val dataset, DataReport) from one or more data folders."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     report = DataReport()
@@ -295,7 +310,7 @@ def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, ma
         where = ", ".join(str(d) for d in dirs)
         raise HarmonizerError(f"no usable training images in {where} ({report.skipped} unreadable)")
     report.train, report.val = len(train_e), len(val_e)
-    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis),
+    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis, reference_share),
             HarmonizationDataset(val_e, size, False, seed, val_cache), report)
 
 

@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader
 
 from engine.devices import describe_device, pick_device
 from engine.errors import HarmonizerError
-from engine.model_file import save_model
-from engine.registry import register_model, user_data_root
+from engine.model_file import REFERENCE_AREAS, read_info, save_model
+from engine.registry import register_model, resolve_model, user_data_root
 from trainer import distributed as ddp
 from trainer.budget import Budget
 from trainer.checkpoint import load_checkpoint, rng_state, run_folder, save_checkpoint, set_rng_state
@@ -77,7 +77,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
 
 def prepared_trainer(cfg: TrainConfig, reporter: Reporter | None = None) -> "_Trainer":
     """A one-process trainer with its data, models and optimizers set up and no step taken: benchmarks
-    call its `train_step(comp, mask, real)`, the very step a run takes."""
+    call its `train_step(comp, mask, real, reference)`, the very step a run takes."""
     trainer = _Trainer(cfg, ddp.DistInfo(), reporter or Reporter(), Stopper())
     trainer._setup()
     return trainer
@@ -141,7 +141,7 @@ class _Trainer:
             raise HarmonizerError(f"--size {cfg.size} must be a multiple of {self.generator.multiple}")
         self.train_ds, self.val_ds, self.data_report = build_datasets(
             cfg.data, cfg.size, cfg.val_fraction, cfg.seed, cfg.max_images, log=self.rep.note,
-            synthesis=cfg.synthesis)
+            synthesis=cfg.synthesis, reference_share=cfg.reference_share)
         if self.data_report.skipped:
             self.rep.note(f"warning: {self.data_report.skipped} unreadable image(s) skipped")
         per_rank = len(self.train_ds) // info.world
@@ -269,7 +269,7 @@ class _Trainer:
                 self.sampler.set_epoch(s.epoch, s.batch_in_epoch)
                 it = iter(self.loader)
             try:
-                comp, mask, real = next(it)
+                comp, mask, real, reference = next(it)
             except StopIteration:  # fewer batches than planned (cannot happen with drop_last; be safe)
                 it = None
                 self._end_epoch()
@@ -278,7 +278,7 @@ class _Trainer:
             for opt in (self.opt_g, self.opt_d):
                 for group in (opt.param_groups if opt is not None else ()):
                     group["lr"] = lr
-            losses = self.train_step(comp, mask, real)
+            losses = self.train_step(comp, mask, real, reference)
             for k, v in losses.items():
                 sums[k] += v
             sums["n"] += 1
@@ -311,14 +311,20 @@ class _Trainer:
         s.epoch += 1
         s.batch_in_epoch = 0
 
-    def train_step(self, comp, mask, real) -> dict:
+    def train_step(self, comp, mask, real, reference=None) -> dict:
         cfg, dev = self.cfg, self.device
         fmt = self.fmt
         comp = comp.to(dev, non_blocking=True).contiguous(memory_format=fmt)
         real = real.to(dev, non_blocking=True).contiguous(memory_format=fmt)
         mask = mask.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        # Without reference training every sample's reference is the whole background, which the
+        # layers take by default (and a little faster).
+        if reference is not None and cfg.reference_share:
+            reference = reference.to(dev, non_blocking=True).contiguous(memory_format=fmt)
+        else:
+            reference = None
         with torch.autocast(dev.type, enabled=self.amp):
-            out = self.g_train(comp, mask)
+            out = self.g_train(comp, mask, reference)
         loss_d = torch.zeros((), device=dev)
         adv = torch.zeros((), device=dev)
         if self.gan:
@@ -448,10 +454,13 @@ class _Trainer:
             "lr": cfg.lr,
             "lr_decay": cfg.lr_decay,
             "ema": cfg.ema,
+            "reference_share": cfg.reference_share,
             "validation": {"split": f"{cfg.val_fraction:g} of source photos (name hash)",
                            "before": s.before, "after": self._last_metrics(), "composite": s.composite},
         }
         config = {"size": cfg.run_size or cfg.size, "train_size": cfg.size}
+        if cfg.reference_share or (cfg.init and read_info(resolve_model(cfg.init)).follows_reference):
+            config[REFERENCE_AREAS] = True
         path = save_model(self.run_dir / "model.safetensors", self.shipped_network(), config, card)
         if cfg.out:
             return str(register_model(path, cfg.out))

@@ -16,10 +16,11 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def evaluate(model, dataset, device, batch: int = 8, amp: bool = False, channels_last: bool = False,
-             samples: int = 0, with_composite: bool = True, stop=lambda: False):
+             samples: int = 0, with_composite: bool = True, stop=lambda: False, reference: bool = False):
     """-> (model metrics, composite metrics or None, [(composite, output, target) uint8] for the first few).
 
-    Validation composites are fixed per image, so every call scores exactly the same inputs.
+    Validation composites are fixed per image, so every call scores exactly the same inputs. With
+    `reference` the model is given each sample's reference area (else the whole background).
     """
     was_training = model.training
     model.eval()
@@ -32,12 +33,12 @@ def evaluate(model, dataset, device, batch: int = 8, amp: bool = False, channels
                 stopped = True  # partial numbers would be mistaken for the whole set's
                 break
             items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
-            comp, mask, real = (torch.stack(x) for x in zip(*items))
+            comp, mask, real, ref = (torch.stack(x) for x in zip(*items))
             comp_d, mask_d = comp.to(device), mask.to(device)
             if channels_last:
                 comp_d = comp_d.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=amp):
-                out = model(comp_d, mask_d)
+                out = model(comp_d, mask_d, ref.to(device)) if reference else model(comp_d, mask_d)
             out8, comp8, real8 = to_uint8(out), to_uint8(comp), to_uint8(real)
             masks = mask[:, 0].numpy()
             for k in range(len(items)):

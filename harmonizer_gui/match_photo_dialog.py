@@ -1,0 +1,114 @@
+"""Layer ▸ Match photo…: the object takes the light of another photo, mixed with its own scene's by AdaIN's
+alpha (engine.photo_match), previewed live: every change sets the document's photo and harmonizes again.
+
+Like the edge dialogs, all of it is one undo step while the dialog is open: OK keeps it, Cancel (or Esc,
+or closing the dialog) undoes back to where it opened, harmonizations included.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
+)
+
+from engine.errors import HarmonizerError
+from engine.image_io import read_image
+from engine.photo_match import PhotoStyle, shrink
+
+PREVIEW_DELAY_MS = 250
+
+
+class MatchPhotoDialog(QDialog):
+    def __init__(self, window, photo_path: str | None = None):
+        super().__init__(window)
+        self.window, self.doc = window, window.doc
+        self.setWindowTitle("Match photo")
+        self._depth = self.doc.history.depth
+        self._applied = False
+        current = self.doc.match_photo
+        self.photo = None if current is None else current.photo
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("The object takes the light of another photo instead of its own scene's."))
+        form = QFormLayout()
+        self.photo_label = QLabel("(none chosen)" if self.photo is None else "the photo in use")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self.choose)
+        row = QHBoxLayout()
+        row.addWidget(self.photo_label, 1)
+        row.addWidget(choose)
+        form.addRow("Photo", row)
+        self.alpha = QSlider(Qt.Horizontal)
+        self.alpha.setRange(0, 100)
+        self.alpha.setValue(round(100 * (current.alpha if current else 1.0)))
+        self.alpha.setMinimumWidth(220)
+        self.alpha.setToolTip("0 %: the scene's own light; 100 %: the photo's")
+        self.alpha_label = QLabel()
+        self.alpha_label.setMinimumWidth(48)
+        self.alpha.valueChanged.connect(self._changed)
+        row = QHBoxLayout()
+        row.addWidget(self.alpha, 1)
+        row.addWidget(self.alpha_label)
+        form.addRow("Photo's light", row)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self._timer.timeout.connect(self.apply)
+        self._update_label()
+        if photo_path:
+            self.load(photo_path)
+
+    def choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Photo to match", "", "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)")
+        if path:
+            self.load(path)
+
+    def load(self, path) -> bool:
+        try:
+            rgb, _ = read_image(path)
+        except HarmonizerError as exc:
+            self.window.show_message(str(exc), True)
+            return False
+        self.photo = shrink(rgb)  # only its statistics are read (engine.photo_match)
+        self.photo_label.setText(Path(path).name)
+        self.apply()
+        return True
+
+    def style(self) -> PhotoStyle | None:
+        return None if self.photo is None else PhotoStyle(self.photo, None, self.alpha.value() / 100)
+
+    def _update_label(self) -> None:
+        self.alpha_label.setText(f"{self.alpha.value()} %")
+
+    def _changed(self, *_):
+        self._update_label()
+        if self.photo is not None:
+            self._timer.start()
+
+    def apply(self) -> bool:
+        self._timer.stop()
+        if self.photo is None:
+            return False
+        ok = self.window.attempt(self.doc.set_match_photo, self.style(), merge=self._applied)
+        self._applied = self._applied or bool(ok)
+        if ok and (self.doc.composite_mask() > 0.01).any():
+            self.window.controller.harmonize()
+        return bool(ok)
+
+    def accept(self) -> None:
+        if self._timer.isActive():
+            self.apply()
+        super().accept()
+
+    def reject(self) -> None:
+        self._timer.stop()
+        if self._applied:
+            self.window.controller.cancel()
+            while self.doc.history.depth > self._depth and self.doc.undo() is not None:
+                pass
+            self._applied = False
+        super().reject()

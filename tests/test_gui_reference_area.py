@@ -1,0 +1,149 @@
+"""The reference area in the editor: a third brush target with its own tint and undo, the "Match reference
+area" toggle, harmonizing towards the painted area's light, and projects that keep it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+from PySide6.QtCore import Qt  # noqa: E402
+
+from harmonizer_gui import document_io  # noqa: E402
+from harmonizer_gui.document import Document  # noqa: E402
+from harmonizer_gui.tool_settings import REFERENCE_COLOR  # noqa: E402
+from test_gui_editor import composed, drag, env, harmonize, images, window  # noqa: E402,F401
+
+
+def paint_reference(qtbot, w, xs, y=20):
+    if w.tools.target != "reference":
+        qtbot.keyClick(w.canvas, Qt.Key_R)
+    w.tools.set_brush(size=16, hardness=1.0)
+    drag(qtbot, w.canvas, [(x, y) for x in xs])
+
+
+def object_red(w) -> float:
+    doc = w.doc
+    return float(doc.result[doc.composite_mask() > 0.5][:, 0].mean())
+
+
+def test_r_switches_the_brush_to_the_reference_area_which_undo_takes_back(qtbot, composed):
+    w, doc = composed, composed.doc
+    mask = doc.mask.copy()
+    qtbot.keyClick(w.canvas, Qt.Key_R)
+    assert w.tools.target == "reference" and w.reference_target_action.isChecked()
+    assert w.panel.reference_target.isChecked() and not w.panel.mask_target.isChecked()
+    paint_reference(qtbot, w, [10, 20, 30, 40])
+    assert doc.reference[20, 25] > 0.99 and doc.reference[100, 100] == 0
+    assert np.array_equal(doc.mask, mask)  # the object's mask is untouched
+    assert doc.match_reference and w.match_reference_action.isChecked() and w.panel.match_check.isChecked()
+    w.canvas.flush()
+    shown, plain = w.canvas.after.rgb[20, 25].astype(int), doc.composite()[20, 25].astype(int)
+    toward = np.array(REFERENCE_COLOR) - plain
+    assert np.dot(shown - plain, toward) > 0  # tinted in the reference area's own colour
+    assert "reference area" in w.undo_action.text()
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier)
+    assert doc.reference[20, 25] == 0 and not doc.match_reference and not w.panel.match_check.isChecked()
+    qtbot.keyClick(w, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert doc.reference[20, 25] > 0.99 and doc.match_reference
+    qtbot.keyClick(w.canvas, Qt.Key_R)  # back to the mask
+    assert w.tools.target == "mask" and w.panel.mask_target.isChecked()
+
+
+def test_harmonizing_follows_the_painted_area(qtbot, composed):
+    """The background grows redder to the right: matching an area on the left leaves the object less red
+    than matching one on the right, and switching matching off brings back the whole background's."""
+    w, doc = composed, composed.doc
+    assert harmonize(qtbot, w)
+    plain = object_red(w)
+    paint_reference(qtbot, w, [5, 15, 25, 35])
+    assert doc.result_stale  # the result was made against the whole background
+    assert harmonize(qtbot, w)
+    left = object_red(w)
+    doc.clear_reference()
+    paint_reference(qtbot, w, [165, 175, 185, 195])
+    assert harmonize(qtbot, w)
+    right = object_red(w)
+    assert left < plain < right and right - left > 10
+    qtbot.keyClick(w, Qt.Key_R, Qt.ShiftModifier)  # Match reference area off
+    assert not doc.match_reference and doc.result_stale
+    assert harmonize(qtbot, w)
+    assert object_red(w) == pytest.approx(plain, abs=0.5)
+
+
+def test_a_reference_on_the_object_only_is_refused_in_one_line(qtbot, composed):
+    w = composed
+    paint_reference(qtbot, w, [95, 100, 105], y=75)  # inside the placed object only
+    with qtbot.waitSignal(w.controller.finished, timeout=20000) as blocker:
+        qtbot.mouseClick(w.panel.harmonize_button, Qt.LeftButton)
+    assert blocker.args[0] is False
+    assert "on the object itself" in w.statusBar().currentMessage()
+
+
+def test_projects_keep_the_reference_area_and_its_matching(qtbot, composed, tmp_path):
+    w, doc = composed, composed.doc
+    paint_reference(qtbot, w, [10, 20, 30])
+    path = document_io.save_project(doc, tmp_path / "ref.ora")
+    other = Document()
+    document_io.load_project(other, path)
+    assert other.match_reference and np.abs(other.reference - doc.reference).max() < 1e-4
+    doc.clear_reference()
+    path = document_io.save_project(doc, tmp_path / "none.ora")
+    document_io.load_project(other, path)
+    assert other.reference is None and other.match_reference
+
+
+def run_match_dialog(qtbot, w, steps, photo=None):
+    from PySide6.QtCore import QTimer
+
+    def play():
+        dlg = w.match_dialog
+        assert dlg is not None and dlg.isVisible()
+        steps(dlg)
+
+    QTimer.singleShot(50, play)
+    return w.match_photo_dialog(photo)
+
+
+def warm_photo(folder):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    photo = np.clip(rng.integers(80, 170, (60, 80, 3)) * np.array([1.4, 1.0, 0.5]), 0, 255).astype(np.uint8)
+    Image.fromarray(photo).save(folder / "sunset.png")
+    return str(folder / "sunset.png")
+
+
+def test_match_photo_previews_live_and_cancel_leaves_the_picture_as_it_was(qtbot, composed, images):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    w, doc = composed, composed.doc
+    assert harmonize(qtbot, w)
+    plain, depth = object_red(w), doc.history.depth
+    seen = {}
+
+    def steps(dlg):
+        qtbot.waitUntil(lambda: not w.controller.running and not doc.result_stale, timeout=20000)
+        seen["full"] = object_red(w)
+        dlg.alpha.setValue(40)
+        qtbot.waitUntil(lambda: not dlg._timer.isActive() and not w.controller.running and not doc.result_stale,
+                        timeout=20000)
+        seen["part"] = object_red(w)
+        qtbot.keyClick(dlg, Qt.Key_Escape)
+
+    run_match_dialog(qtbot, w, steps, warm_photo(images))
+    assert seen["full"] > seen["part"] > plain  # the photo is warmer than the scene
+    assert doc.match_photo is None and doc.history.depth == depth and object_red(w) == pytest.approx(plain)
+
+    def ok(dlg):
+        qtbot.waitUntil(lambda: not w.controller.running and not doc.result_stale, timeout=20000)
+        qtbot.mouseClick(dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    run_match_dialog(qtbot, w, ok, warm_photo(images))
+    assert doc.match_photo is not None and doc.match_photo.alpha == 1.0 and object_red(w) > plain
+    path = document_io.save_project(doc, images / "matched.ora")
+    other = Document()
+    document_io.load_project(other, path)
+    assert other.match_photo is not None and other.match_photo.alpha == 1.0
+    assert np.array_equal(other.match_photo.photo, doc.match_photo.photo)
+    w.stop_matching_photo()
+    assert doc.match_photo is None and doc.result_stale
