@@ -51,6 +51,29 @@ class ShadowSettings:
         return self
 
 
+def lay_direction(s: ShadowSettings) -> tuple[float, float]:
+    """(dx, dy): a point h pixels above the ground lands h dx to the right and h dy up the picture."""
+    a = np.deg2rad(s.angle)
+    dx = s.length * np.cos(a)
+    dy = s.length * np.sin(a) * s.perspective  # positive: away from the viewer, up the picture
+    return float(dx), float(np.copysign(max(abs(dy), 0.02), dy if dy else 1.0))  # a flat shadow has some depth
+
+
+def aim(s: ShadowSettings, dx: float, dy: float) -> ShadowSettings:
+    """The settings whose lay_direction is (dx, dy) (the inverse, for dragging the shadow's tip), its length
+    kept within what `checked` allows."""
+    across, depth = dx, dy / s.perspective
+    length = min(4.0, float(np.hypot(across, depth)))
+    angle = float(np.degrees(np.arctan2(depth, across))) % 360 if length > 0 else s.angle
+    return ShadowSettings(angle=angle, length=length, softness=s.softness, opacity=s.opacity,
+                          perspective=s.perspective, ground=s.ground)
+
+
+def object_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the object that casts the shadow (where the mask is clearly on)."""
+    return nonzero_box(np.asarray(mask) > _level(mask))
+
+
 def _level(mask: np.ndarray) -> float:
     """Where the object is: above half the mask's peak (a mask painted at 45 % grey, which harmonizing
     accepts, still has an object), and never at zero."""
@@ -80,13 +103,10 @@ def cast_shadow(mask: np.ndarray, settings: ShadowSettings = ShadowSettings()) -
 
 def _cast(mask: np.ndarray, s: ShadowSettings, ground_row: float | None) -> np.ndarray:
     h, w = mask.shape
-    x0, y0, x1, y1 = nonzero_box(mask > _level(mask))
+    x0, y0, x1, y1 = object_box(mask)
     ground = float(y1 - 1 if ground_row is None else ground_row)
     height = max(1.0, ground - y0)
-    a = np.deg2rad(s.angle)
-    dx = s.length * np.cos(a)
-    dy = s.length * np.sin(a) * s.perspective  # positive: away from the viewer, up the picture
-    dy = float(np.copysign(max(abs(dy), 0.02), dy if dy else 1.0))  # a flat shadow still has some depth
+    dx, dy = lay_direction(s)
     # Source (x, y), h = ground - y above the ground: lands at (x + h dx, ground - h dy).
     warp = np.float32([[1, -dx, ground * dx], [0, dy, ground * (1 - dy)]])
     out = np.zeros((h, w), np.float32)

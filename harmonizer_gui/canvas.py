@@ -15,6 +15,7 @@ from harmonizer_gui.canvas_image import CanvasImage
 from harmonizer_gui.canvas_keys import SpaceToCanvas
 from harmonizer_gui.canvas_tablet import CanvasTablet
 from harmonizer_gui.canvas_painting import CanvasPainting
+from harmonizer_gui.canvas_shadow import CanvasShadow
 from harmonizer_gui.document import Brush, Document
 from harmonizer_gui.tool_settings import ToolSettings
 from harmonizer_gui.transform_tool import TransformTool
@@ -27,11 +28,12 @@ CURSORS = {"move": Qt.SizeAllCursor, "rotate": Qt.CrossCursor, "n": Qt.SizeVerCu
            "ne": Qt.SizeBDiagCursor, "sw": Qt.SizeBDiagCursor}
 
 
-class Canvas(CanvasPainting, CanvasTablet, QWidget):
+class Canvas(CanvasPainting, CanvasTablet, CanvasShadow, QWidget):
     zoom_changed = Signal(float)
     cursor_moved = Signal(int, int)         # canvas pixel under the pointer, (-1, -1) outside
     stroke_finished = Signal()
     transform_mode_changed = Signal(bool)
+    shadow_mode_changed = Signal(bool)
     view_mode_changed = Signal(str)         # "normal", "before" (key held) or "split"
 
     def __init__(self, doc: Document, tools: ToolSettings | None = None, parent=None):
@@ -54,6 +56,7 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         self._tool: TransformTool | None = None
         self._preview = None  # (QImage, its array, reduction factor) of the foreground while transforming
         self._preview_bg: CanvasImage | None = None
+        self._init_shadow_mode()
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMinimumSize(320, 240)
@@ -109,6 +112,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
             return
         if self._tool is not None and not self.doc.stroking:
             self.cancel_transform()  # an undo or a file under a pending transform: the preview is stale
+        if self._shadow is not None and not self._shadow_drag:
+            self._follow_document_shadow()  # an undo, or the object moved: the handles follow
         self.display.refresh(box)
 
     # -- view ------------------------------------------------------------------------------------------
@@ -228,6 +233,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         elif self._tool is not None:
             kind = self._tool.hit(*self.to_canvas(self._pointer), self.zoom) if self._pointer else ""
             self.setCursor(CURSORS.get(kind, Qt.ArrowCursor))
+        elif self._shadow is not None:
+            self.setCursor(self._shadow_cursor(self._pointer))
         elif self.split and self._pointer is not None and abs(self._pointer.x() - self.width() * self.split_pos) < 6:
             self.setCursor(Qt.SplitHCursor)
         else:
@@ -261,6 +268,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
             self.update()
         elif event.button() == Qt.LeftButton and self._tool is not None:
             self._tool.press(self._tool.hit(*self.to_canvas(pos), self.zoom), *self.to_canvas(pos))
+        elif event.button() == Qt.LeftButton and self._shadow is not None:
+            self._shadow_press(pos)  # only the handles take a press: no painting in this mode
         elif event.button() == Qt.LeftButton and self._near_split(pos):
             self._split_drag = True
         elif event.button() == Qt.LeftButton and self.doc.background is not None:
@@ -268,8 +277,9 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
         event.accept()
 
     def _may_paint_at(self, pos: QPointF) -> bool:
-        """A left press here would paint: no pan, transform or split drag takes it."""
-        return not (self._space or self._tool is not None or self._near_split(pos) or self.doc.background is None)
+        """A left press here would paint: no pan, transform, shadow handle or split drag takes it."""
+        return not (self._space or self._tool is not None or self._shadow is not None or self._near_split(pos)
+                    or self.doc.background is None)
 
     def _begin_painting(self, pos: QPointF, pressure: float = 1.0) -> None:
         self.doc.begin_stroke(self.tools.stroke_brush(), self.tools.target)
@@ -304,6 +314,10 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
             else:
                 self._update_cursor()
             return
+        if self._shadow is not None:
+            self._shadow_move(pos)
+            self._update_cursor()
+            return
         if self._split_drag:
             self.split_pos = min(0.98, max(0.02, pos.x() / max(1, self.width())))
             self.update()
@@ -318,6 +332,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
             self._pan = None
         elif self._tool is not None:
             self._tool.release()
+        elif self._shadow is not None:
+            self._shadow_release()
         elif self._split_drag:
             self._split_drag = False
         elif self._painting and event.button() == Qt.LeftButton:
@@ -363,6 +379,8 @@ class Canvas(CanvasPainting, CanvasTablet, QWidget):
             self.commit_transform()
         elif key == Qt.Key_Escape and self._tool is not None:
             self.cancel_transform()
+        elif key in (Qt.Key_Return, Qt.Key_Enter, Qt.Key_Escape) and self._shadow is not None:
+            self.end_shadow_edit()
         elif key == Qt.Key_Space or key == Qt.Key_Y:
             pass  # auto-repeat of a held key
         else:

@@ -54,6 +54,7 @@ class CanvasPainting:
             self._paint_badge(p, "After", x + 12)
         else:
             self.after.draw(p, self.zoom, self.offset, clip)
+        self._paint_shadow_handles(p)
         self._paint_brush_outline(p)
 
     def _paint_empty(self, p: QPainter) -> None:
@@ -90,7 +91,8 @@ class CanvasPainting:
             p.drawRect(QRectF(c.x() - HANDLE_PX + 2, c.y() - HANDLE_PX + 2, 2 * HANDLE_PX - 4, 2 * HANDLE_PX - 4))
 
     def _brush_visible(self) -> bool:
-        return (self._pointer is not None and self._tool is None and self._pan is None and not self._space
+        return (self._pointer is not None and self._tool is None and self._shadow is None and self._pan is None
+                and not self._space
                 and not self._split_drag and self.doc.background is not None)
 
     def _cursor_rect(self) -> QRectF:

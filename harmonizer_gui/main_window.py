@@ -22,6 +22,8 @@ from harmonizer_gui.window_files import FileCommands
 
 TRANSFORM_HINT = ("Transform: drag moves, handles scale (Shift: keep ratio), outside a corner rotates · "
                   "Enter applies, Esc cancels")
+SHADOW_HINT = ("Shadow: drag the round handle to point the shadow, the dashed ground line up or down · "
+               "Enter or Esc when done (Ctrl+Z undoes a drag)")
 
 
 def hex_color(rgb) -> str:
@@ -97,7 +99,9 @@ class MainWindow(FileCommands, QMainWindow):
         canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         canvas.cursor_moved.connect(self._on_cursor)
         canvas.stroke_finished.connect(ctl.stroke_finished)
-        canvas.transform_mode_changed.connect(self._on_transform_mode)
+        canvas.transform_mode_changed.connect(lambda on: self._on_canvas_mode(on, TRANSFORM_HINT))
+        canvas.shadow_mode_changed.connect(lambda on: self._on_canvas_mode(on, SHADOW_HINT))
+        canvas.shadow_mode_changed.connect(lambda on: self.shadow_handles_action.setChecked(on))
         canvas.view_mode_changed.connect(self._on_view_mode)
         ctl.message.connect(self.show_message)
         ctl.model_changed.connect(self._on_model_changed)
@@ -181,13 +185,13 @@ class MainWindow(FileCommands, QMainWindow):
         self.model_label.setText(f"Model: {label}")
         self.device_label.setText(device)
 
-    def _on_transform_mode(self, on: bool) -> None:
-        # The hint is the one thing to read while transforming: the model and device fields make room
+    def _on_canvas_mode(self, on: bool, hint: str) -> None:
+        # The hint is the one thing to read in a canvas mode: the model and device fields make room
         # for it (a status message is cut, not wrapped, where the permanent fields begin).
         for label in (self.model_label, self.device_label):
             label.setVisible(not on)
         if on:
-            self.statusBar().showMessage(TRANSFORM_HINT)
+            self.statusBar().showMessage(hint)
         else:
             self.statusBar().clearMessage()
 
@@ -271,6 +275,15 @@ class MainWindow(FileCommands, QMainWindow):
             return
         self.attempt(self.doc.set_match_photo, None)
 
+    def toggle_shadow_handles(self, on: bool) -> None:
+        if on and not self.canvas.editing_shadow:
+            if self.canvas.transforming:
+                self.canvas.commit_transform()
+            if self.attempt(self.canvas.begin_shadow_edit) is None:
+                self.shadow_handles_action.setChecked(False)
+        elif not on:
+            self.canvas.end_shadow_edit()
+
     def remove_shadow(self) -> None:
         if self.doc.shadow is None:
             self.show_message("The object casts no shadow.", True)
@@ -286,6 +299,7 @@ class MainWindow(FileCommands, QMainWindow):
             self.doc.set_opacity(value / 100, merge=False)
 
     def toggle_transform(self) -> None:
+        self.canvas.end_shadow_edit()
         if self.canvas.transforming:
             self.canvas.commit_transform()
         elif not self.canvas.begin_transform():
@@ -294,6 +308,8 @@ class MainWindow(FileCommands, QMainWindow):
     def escape(self) -> None:
         if self.canvas.transforming:
             self.canvas.cancel_transform()
+        elif self.canvas.editing_shadow:
+            self.canvas.end_shadow_edit()
         elif self.controller.running:
             self.controller.cancel()
 

@@ -129,6 +129,9 @@ def build_menus(w) -> None:
             "Give the cut-out's rim the object's own colour, with a live preview")
     _action(w, m, "Shadow…", lambda: w.edge_dialog("shadow"), [],
             "Cast the object's shadow on the ground: direction, length, softness, opacity")
+    w.shadow_handles_action = _action(w, m, "Shadow handles", w.toggle_shadow_handles, [],
+                                      "Drag the shadow's direction, length and ground line on the canvas",
+                                      checkable=True)
     _action(w, m, "Remove shadow", w.remove_shadow)
     _action(w, m, "Match photo…", w.match_photo_dialog, [],
             "Give the object another photo's light, mixed with its own scene's")

@@ -16,7 +16,7 @@ PACKAGES = ("engine", "trainer", "harmonizer_cli")
 # The editor's models and file formats, which docs/architecture.md lists as Qt-free: state and rules that
 # tests (and scripts) use without a display.
 QT_FREE_GUI = ("batch_settings", "document", "document_io", "document_mask", "document_render", "finetune_settings", "history",
-               "mask_ops", "platform_check", "project_io", "settings", "tool_settings", "training_run",
+               "mask_ops", "platform_check", "project_io", "settings", "shadow_handles", "tool_settings", "training_run",
                "transform", "transform_tool")
 QT_ROOTS = {"PySide6", "PySide2", "PyQt5", "PyQt6", "shiboken6", "qtpy"}
 
