@@ -380,9 +380,10 @@ def run_batch(
                                        reference=reference)
             if options.shadow is not None:
                 out = add_shadow(out, mask, options.shadow)
-            if reference is not None and harmonizer.method != "classical":
-                note = "; ".join(filter(None, (note, "its reference area needs --method classical (this model "
-                                                     "harmonized against the surroundings)")))
+            if reference is not None and not harmonizer.follows_reference:
+                note = "; ".join(filter(None, (note, f"its reference area was not used: {harmonizer.model_name} was not "
+                                                     "trained for reference areas (the default model and --method "
+                                                     "classical use them)")))
         except CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - see _failure

@@ -170,6 +170,11 @@ class Harmonizer:
         return describe_device(self.device)
 
     @property
+    def follows_reference(self) -> bool:
+        """Whether a reference area (and another photo to match) changes what this method does."""
+        return self.method == "classical" or bool(self._members(True))
+
+    @property
     def working_size(self) -> int:
         return self.info.working_size if self.info else 256
 
@@ -221,10 +226,10 @@ class Harmonizer:
         if self.method == "classical":
             box, region = classical_region(composite, mask, reference, style)
         else:
-            if style is not None and not self._members(True):
+            if style is not None and not self.follows_reference:
                 raise HarmonizerError(f"{self.model_name} was not trained to follow a reference, so it cannot match "
                                       "another photo; use the default model or the classical method")
-            if reference is not None and not self._members(True):
+            if reference is not None and not self.follows_reference:
                 self.notice = (f"{self.model_name} was not trained to use a reference area; it harmonized against "
                                "the background around the object (the classical method uses the area)")
                 reference = None

@@ -89,11 +89,18 @@ def test_training_references_lie_on_the_background_and_relight_only_elsewhere():
         assert (new_real != real).any()
 
 
-def test_reference_training_is_flagged_in_the_model_file(tmp_path):
-    from trainer.config import TrainConfig, check_config
+def test_fine_tuning_a_model_that_follows_references_keeps_training_them(tmp_path):
+    from trainer.config import REFERENCE_SHARE, TrainConfig, check_config, resolve_recipe
 
     with pytest.raises(HarmonizerError, match="reference-share"):
         check_config(TrainConfig(data=["x"], reference_share=1.5, lr_decay=0.0))
+    follows = save_model(tmp_path / "f.safetensors", nudged(), {"size": 64, REFERENCE_AREAS: True}, {})
+    plain = save_model(tmp_path / "p.safetensors", nudged(), {"size": 64}, {})
+    for init, given, expected in ((follows, None, REFERENCE_SHARE), (plain, None, 0.0), (follows, 0.0, 0.0),
+                                  (None, None, 0.0), (plain, 0.5, 0.5)):
+        cfg = TrainConfig(data=["x"], init=None if init is None else str(init), reference_share=given)
+        resolve_recipe(cfg)
+        assert cfg.reference_share == expected
 
 
 def _files(tmp_path, lead_reference=True):

@@ -146,6 +146,10 @@ def test_triplets_and_iharmony4_layouts(tmp_path):
         save(trip / f"{k}_mask.png", (box_mask() * 255).astype(np.uint8))
     kind, entries = find_entries(trip)
     assert kind == "triplets" and len(entries) == 3 and all(e.comp for e in entries)
+    save(trip / "d_comp.jpg", textured(seed=9))  # an incomplete triplet is skipped with a warning
+    save(trip / "d_mask.png", (box_mask() * 255).astype(np.uint8))
+    kind, entries = find_entries(trip)  # (this line raised NameError: trainer.data_folders lacked `import sys`)
+    assert kind == "triplets" and len(entries) == 3
 
     root = tmp_path / "iharmony" / "HSub"
     for d in ("composite_images", "masks", "real_images"):

@@ -66,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and export an exponential moving average of the weights with this decay "
                         "(e.g. 0.999; default 0 = the weights as trained)")
-    p.add_argument("--reference-share", type=float, default=0.0, metavar="P",
+    p.add_argument("--reference-share", type=float, metavar="P",
                    help="train this share of samples (e.g. 0.3) to take the scene's light from a reference area, so "
-                        "the model follows the area a user paints (default 0)")
+                        "the model follows the area a user paints (default: 0.3 when the --init model follows "
+                        "reference areas, as the default model does; else 0)")
     p.add_argument("--workers", type=int, help="data loader processes (default min(2, cores); 0 = in-process)")
     p.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
     p.add_argument("--head", choices=["transform", "pixel"],

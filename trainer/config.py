@@ -12,6 +12,7 @@ from trainer.progress import Reporter
 
 # What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
 # command line): changing any of these midway would not be the same training run any more.
+REFERENCE_SHARE = 0.3  # what the default model was fine-tuned with
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
             "loss", "synthesis", "ema", "reference_share")
@@ -47,8 +48,9 @@ class TrainConfig:
     lr_decay: float | None = None
     ema: float = 0.0  # decay of the weight average that is validated and exported (0: the live weights)
     # The share of training samples whose scene light comes from a chosen reference area (trainer.references);
-    # a model trained with it follows the area a user paints.
-    reference_share: float = 0.0
+    # a model trained with it follows the area a user paints. None: REFERENCE_SHARE when the --init model
+    # follows reference areas (a fine-tune keeps what its base can do), else 0.
+    reference_share: float | None = None
     workers: int | None = None
     threads: int | None = None
     max_images: int | None = None
@@ -92,7 +94,9 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
         cfg.head = read_info(resolve_model(cfg.init)).config.get("head", "pixel")
     cfg.head = cfg.head or "transform"
     cfg.ema = cfg.ema or 0.0  # a checkpoint from before the weight average has none
-    cfg.reference_share = cfg.reference_share or 0.0
+    if cfg.reference_share is None:
+        follows = cfg.init is not None and resumed is None and read_info(resolve_model(cfg.init)).follows_reference
+        cfg.reference_share = REFERENCE_SHARE if follows else 0.0
     cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
     cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 

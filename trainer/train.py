@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader
 
 from engine.devices import describe_device, pick_device
 from engine.errors import HarmonizerError
-from engine.model_file import REFERENCE_AREAS, read_info, save_model
-from engine.registry import register_model, resolve_model, user_data_root
+from engine.model_file import REFERENCE_AREAS, save_model
+from engine.registry import register_model, user_data_root
 from trainer import distributed as ddp
 from trainer.budget import Budget
 from trainer.checkpoint import load_checkpoint, rng_state, run_folder, save_checkpoint, set_rng_state
@@ -459,7 +459,7 @@ class _Trainer:
                            "before": s.before, "after": self._last_metrics(), "composite": s.composite},
         }
         config = {"size": cfg.run_size or cfg.size, "train_size": cfg.size}
-        if cfg.reference_share or (cfg.init and read_info(resolve_model(cfg.init)).follows_reference):
+        if cfg.reference_share:
             config[REFERENCE_AREAS] = True
         path = save_model(self.run_dir / "model.safetensors", self.shipped_network(), config, card)
         if cfg.out:
