@@ -112,15 +112,23 @@ def _cast(mask: np.ndarray, s: ShadowSettings, ground_row: float | None) -> np.n
     out = np.zeros((h, w), np.float32)
     rows = np.arange(h, dtype=np.float32)[:, None]
     above = np.clip((ground - rows) / height, 0, 1)  # 0 at the ground, 1 at the object's top
+    # The silhouette is flat; the object is not. A shadow cast sideways is as thick (in depth, foreshortened)
+    # as the object is deep, taken as its width (round things): without it a pole's shadow is a hairline.
+    depth = (x1 - x0) * s.perspective * abs(float(np.cos(np.deg2rad(s.angle))))
+    thicken = np.ones((int(round(depth)) | 1, 1), np.uint8) if depth >= 2 else None
     for k in range(BANDS):
         lo, hi = k / BANDS, (k + 1) / BANDS
         band = mask * ((above >= lo) & (above < hi if k < BANDS - 1 else above <= hi)).astype(np.float32)
         if not band.any():
             continue
         laid = cv2.warpAffine(band, warp, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        if thicken is not None:
+            laid = cv2.dilate(laid, thicken)
         sigma = s.softness * height * (lo + hi) / 2 * max(s.length, 0.05)
         if sigma >= 0.5:
-            laid = cv2.GaussianBlur(laid, (0, 0), sigma)
+            # The penumbra lies on the ground, so the picture foreshortens it as it does the shadow: a
+            # round blur would smear a thin object's shadow (a pole, a leg) up and down into nothing.
+            laid = cv2.GaussianBlur(laid, (0, 0), sigmaX=sigma, sigmaY=max(0.5, sigma * s.perspective))
         fade = 1.0 - 0.5 * (lo + hi) / 2  # farther from the object, fainter
         np.maximum(out, laid * np.float32(fade), out=out)
     # Contact: where the object meets the ground, a short dark blur.

@@ -81,3 +81,17 @@ def test_the_command_line_and_batch_cast_the_shadow(tmp_path, capsys):
         main(["harmonize", str(tmp_path / "box.png"), str(tmp_path / "box_mask.png"), "-o",
               str(tmp_path / "x.png"), "--method", "classical", "--shadow", "235,9"])
     assert usage.value.code == 2 and "length must be between" in capsys.readouterr().err
+
+
+def test_a_thin_objects_shadow_cast_sideways_is_as_thick_as_the_object_is_deep():
+    """A pole lit from the side: its shadow runs along the ground, as thick (foreshortened) as the pole is
+    wide. It used to be a hairline that the blur then smeared to almost nothing."""
+    from engine.shadow import ShadowSettings, cast_shadow
+
+    mask = np.zeros((300, 400), np.float32)
+    mask[60:260, 300:330] = 1  # 30 px wide, 200 px tall, standing on row 259
+    s = ShadowSettings(angle=170, length=1.0, opacity=1.0)
+    shadow = cast_shadow(mask, s)
+    column = shadow[:, 200]  # 100 px left of the pole, half-way along its shadow
+    assert column.max() > 0.3
+    assert np.count_nonzero(column > 0.15) >= round(30 * s.perspective * 0.9)

@@ -93,6 +93,39 @@ def build(source: Path):
     return background, foreground
 
 
+TABLE = "skimage/data/coffee.png"  # CC0 (Rachel Michetti): a wooden table, for the shadow demonstration
+
+
+def rocket_cut_out(launch: np.ndarray) -> np.ndarray:
+    """The rocket from the launch photo as RGBA, cut above the pad's structures: GrabCut for the body, the
+    bright nose against the dark sky added by threshold, each row filled between its ends (a rocket is
+    convex across)."""
+    mask = np.zeros(launch.shape[:2], np.uint8)
+    cv2.setRNGSeed(1)
+    cv2.grabCut(cv2.cvtColor(launch, cv2.COLOR_RGB2BGR), mask, (300, 122, 42, 213), np.zeros((1, 65)),
+                np.zeros((1, 65)), 6, cv2.GC_INIT_WITH_RECT)
+    body = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    body[335:] = 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(body)
+    body = (labels == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])).astype(np.uint8)
+    luma = launch.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    body[120:160, 305:340] |= (luma[120:160, 305:340] > 60).astype(np.uint8)
+    for y in range(body.shape[0]):
+        xs = np.flatnonzero(body[y])
+        if len(xs):
+            body[y, xs[0]:xs[-1] + 1] = 1
+    x, y, w, h = cv2.boundingRect(body)
+    alpha = cv2.GaussianBlur(body[y:y + h, x:x + w] * 255, (0, 0), FEATHER_SIGMA)
+    rgba = np.dstack([launch[y:y + h, x:x + w], alpha])
+    rgba[alpha == 0, :3] = 0
+    return rgba
+
+
+def build_table(source: Path):
+    """(table photo, rocket cut-out RGBA): the second sample, a toy-sized rocket to stand on the table."""
+    return read_member(source, TABLE), rocket_cut_out(read_member(source, BACKGROUND))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("wheel", type=Path, help="scikit-image wheel (.whl) or its unpacked folder")
@@ -103,6 +136,9 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     Image.fromarray(background).save(args.out / "background.jpg", quality=90, optimize=True)
     Image.fromarray(foreground).save(args.out / "foreground.png", optimize=True)
+    table, rocket = build_table(args.wheel)
+    Image.fromarray(table).save(args.out / "table.jpg", quality=90, optimize=True)
+    Image.fromarray(rocket).save(args.out / "rocket.png", optimize=True)
     if args.preview:
         alpha = foreground[..., 3:].astype(np.float32) / 255.0
         comp = foreground[..., :3] * alpha + background * (1.0 - alpha)
