@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import HarmonizerError
-from engine.image_io import read_image
+from engine.image_io import read_image, read_mask
 from engine.photo_match import PhotoStyle, shrink
 
 PREVIEW_DELAY_MS = 250
@@ -29,6 +29,7 @@ class MatchPhotoDialog(QDialog):
         self._applied = False
         current = self.doc.match_photo
         self.photo = None if current is None else current.photo
+        self.area = None if current is None else current.area  # the photo's part to read; None: all of it
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("The object takes the light of another photo instead of its own scene's."))
         form = QFormLayout()
@@ -39,6 +40,17 @@ class MatchPhotoDialog(QDialog):
         row.addWidget(self.photo_label, 1)
         row.addWidget(choose)
         form.addRow("Photo", row)
+        self.area_label = QLabel("the whole photo" if self.area is None else "a painted area")
+        area_button = QPushButton("Mask…")
+        area_button.setToolTip("Read only part of the photo: a greyscale mask of its size (white = use)")
+        area_button.clicked.connect(self.choose_area)
+        whole = QPushButton("Whole")
+        whole.clicked.connect(self.whole_photo)
+        row = QHBoxLayout()
+        row.addWidget(self.area_label, 1)
+        row.addWidget(area_button)
+        row.addWidget(whole)
+        form.addRow("Area", row)
         self.alpha = QSlider(Qt.Horizontal)
         self.alpha.setRange(0, 100)
         self.alpha.setValue(round(100 * (current.alpha if current else 1.0)))
@@ -75,11 +87,35 @@ class MatchPhotoDialog(QDialog):
             return False
         self.photo = shrink(rgb)  # only its statistics are read (engine.photo_match)
         self.photo_label.setText(Path(path).name)
+        self.whole_photo()
+        return True
+
+    def choose_area(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Area of the photo", "", "Images (*.png *.jpg *.jpeg *.webp *.tif *.tiff *.bmp)")
+        if path:
+            self.load_area(path)
+
+    def load_area(self, path) -> bool:
+        if self.photo is None:
+            self.window.show_message("Choose the photo first.", True)
+            return False
+        try:
+            area = read_mask(path, size=(self.photo.shape[1], self.photo.shape[0]))
+        except HarmonizerError as exc:
+            self.window.show_message(str(exc), True)
+            return False
+        self.area = area
+        self.area_label.setText(Path(path).name)
         self.apply()
         return True
 
+    def whole_photo(self) -> None:
+        self.area = None
+        self.area_label.setText("the whole photo")
+        self.apply()
+
     def style(self) -> PhotoStyle | None:
-        return None if self.photo is None else PhotoStyle(self.photo, None, self.alpha.value() / 100)
+        return None if self.photo is None else PhotoStyle(self.photo, self.area, self.alpha.value() / 100)
 
     def _update_label(self) -> None:
         self.alpha_label.setText(f"{self.alpha.value()} %")

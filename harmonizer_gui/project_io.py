@@ -35,11 +35,13 @@ FOREGROUND_ENTRY = "harmonizer/foreground.png"
 LAYER_MASK_ENTRY = "harmonizer/layer_mask.png"
 REFERENCE_ENTRY = "harmonizer/reference_area.png"
 MATCH_PHOTO_ENTRY = "harmonizer/match_photo.png"  # small: only its statistics are read
+MATCH_AREA_ENTRY = "harmonizer/match_area.png"  # the part of it to read, when not all
 RESULT_LAYER = "Harmonized"
 SHADOW_LAYER = "Shadow"
 MULTIPLY = "svg:multiply"
 # The only extras load_project reads; anything else in the zip is never decompressed.
-PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY, REFERENCE_ENTRY, MATCH_PHOTO_ENTRY)
+PROJECT_EXTRAS = (ora.DOCUMENT_ENTRY, FOREGROUND_ENTRY, LAYER_MASK_ENTRY, REFERENCE_ENTRY, MATCH_PHOTO_ENTRY,
+                  MATCH_AREA_ENTRY)
 PAPER = 255  # transparent parts of the bottom of a stack show white, as in Krita and GIMP
 
 
@@ -144,6 +146,8 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
         extras[REFERENCE_ENTRY] = _mask_png(doc.reference, compress_level)
     if doc.match_photo is not None:
         extras[MATCH_PHOTO_ENTRY] = png_bytes(doc.match_photo.photo, compress_level)
+        if doc.match_photo.area is not None:
+            extras[MATCH_AREA_ENTRY] = _mask_png(doc.match_photo.area, compress_level)
     if doc.foreground is not None:
         extras[FOREGROUND_ENTRY] = png_bytes(_rgba(doc.foreground, doc.fg_alpha), compress_level)
     ora.save_ora(path, [*under, *ours, *over], extras, doc.canvas_size, compress_level=compress_level)
@@ -219,7 +223,11 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
         fields["reference"] = reference
     fields["match_reference"] = bool(state.get("match_reference", False))
     if MATCH_PHOTO_ENTRY in project.extras and state.get("match_photo_alpha") is not None:
-        fields["match_photo"] = _match_photo(project.extras[MATCH_PHOTO_ENTRY], _unit(state, "match_photo_alpha", path), path)
+        area = None
+        if MATCH_AREA_ENTRY in project.extras:
+            area = _mask_from_png(project.extras[MATCH_AREA_ENTRY], "area of the photo to match")
+        fields["match_photo"] = _match_photo(project.extras[MATCH_PHOTO_ENTRY], area,
+                                             _unit(state, "match_photo_alpha", path), path)
     result_layer = next((la for la in ours if isinstance(la, OraLayer) and la.name == RESULT_LAYER), None)
     if state.get("has_result") and result_layer is not None:
         fields["result_layer"] = result_layer
@@ -229,7 +237,7 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
     return fields
 
 
-def _match_photo(data: bytes, alpha: float, path) -> PhotoStyle:
+def _match_photo(data: bytes, area, alpha: float, path) -> PhotoStyle:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if max(img.size) > 4 * MAX_SIDE:  # ours are MAX_SIDE at most: refuse a crafted giant
@@ -237,7 +245,9 @@ def _match_photo(data: bytes, alpha: float, path) -> PhotoStyle:
             rgb = np.asarray(img.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"cannot read {path}: its photo to match is damaged ({exc})") from None
-    return PhotoStyle(shrink(rgb), None, alpha)
+    if area is not None and area.shape != rgb.shape[:2]:
+        raise ImageReadError(f"cannot read {path}: its photo to match and that photo's area differ in size")
+    return PhotoStyle(shrink(rgb), None if area is None else shrink(area), alpha)
 
 
 def _shadow(state: dict, path) -> ShadowSettings | None:

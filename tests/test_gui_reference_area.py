@@ -140,10 +140,28 @@ def test_match_photo_previews_live_and_cancel_leaves_the_picture_as_it_was(qtbot
 
     run_match_dialog(qtbot, w, ok, warm_photo(images))
     assert doc.match_photo is not None and doc.match_photo.alpha == 1.0 and object_red(w) > plain
+    full = object_red(w)
+
+    def half(dlg):  # only the photo's left half, the cooler one, is read
+        from PIL import Image
+
+        area = np.zeros((60, 80), np.uint8)
+        area[:, :40] = 255
+        Image.fromarray(area).save(images / "left.png")
+        photo = dlg.photo.copy()
+        photo[:, :40] = (60, 90, 160)
+        dlg.photo = photo
+        assert dlg.load_area(str(images / "left.png"))
+        qtbot.waitUntil(lambda: not w.controller.running and not doc.result_stale, timeout=20000)
+        qtbot.mouseClick(dlg.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    run_match_dialog(qtbot, w, half)
+    assert doc.match_photo.area is not None and object_red(w) < full
     path = document_io.save_project(doc, images / "matched.ora")
     other = Document()
     document_io.load_project(other, path)
     assert other.match_photo is not None and other.match_photo.alpha == 1.0
     assert np.array_equal(other.match_photo.photo, doc.match_photo.photo)
+    assert np.abs(other.match_photo.area - doc.match_photo.area).max() < 1e-4
     w.stop_matching_photo()
     assert doc.match_photo is None and doc.result_stale
