@@ -172,7 +172,7 @@ class Harmonizer:
     @property
     def follows_reference(self) -> bool:
         """Whether a reference area (and another photo to match) changes what this method does."""
-        return self.method == "classical" or bool(self._members(True))
+        return self.method == "classical" or bool(self._members(following_only=True))
 
     @property
     def working_size(self) -> int:
@@ -237,9 +237,9 @@ class Harmonizer:
         step(0.95, "blending")
         return Harmonization(composite, mask, box, region)
 
-    def _members(self, with_reference: bool = False) -> list[tuple]:
-        """(network, working size, weight) of each network that takes part: all of a blend's (engine.blend),
-        or with a reference area those trained to follow one."""
+    def _members(self, following_only: bool = False) -> list[tuple]:
+        """(network, working size, weight, trained for reference areas) of each network that takes part: all
+        of a blend's (engine.blend), or with `following_only` those trained to follow a reference."""
         from engine.rainnet import Blend
 
         if isinstance(self.net, Blend):
@@ -247,7 +247,7 @@ class Harmonizer:
             found[0] = (found[0][0], self.working_size, *found[0][2:])  # an evaluation's size override
         else:
             found = [(self.net, self.working_size, 1.0, self.info.follows_reference)]
-        return [m[:3] for m in found if m[3] or not with_reference]
+        return [m for m in found if m[3] or not following_only]
 
     def _harmonize_network(self, composite, mask, step, reference=None,
                            style=None) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -259,16 +259,20 @@ class Harmonizer:
             rx0, ry0, rx1, ry1 = nonzero_box(reference > 0)
             x0, y0, x1, y1 = min(x0, rx0), min(y0, ry0), max(x1, rx1), max(y1, ry1)
         comp_crop, mask_crop = composite[y0:y1, x0:x1], mask[y0:y1, x0:x1]
-        members = self._members(reference is not None or style is not None)
+        # Another photo is seen only by networks that can read it. A reference area goes to the networks
+        # trained for it; the others read the whole background as they were trained to, and the blend
+        # averages both: on scenes with a second light this scored better than the trained ones alone
+        # (benchmarks/reference_check.py, docs/quality.md).
+        members = self._members(following_only=style is not None)
         curves, grids = None, []
-        for i, (net, size, weight) in enumerate(members):
+        for i, (net, size, weight, follows) in enumerate(members):
             comp_low = cv2.resize(comp_crop, (size, size), interpolation=cv2.INTER_AREA)
             mask_low = np.clip(cv2.resize(mask_crop, (size, size), interpolation=cv2.INTER_AREA), 0, 1)
             if mask_low.max() < 0.01:
                 # The foreground is far below one working-size pixel; nothing the network could see.
                 raise MaskError("the masked region is too small to harmonize; paint a larger area")
             ref_low = None
-            if reference is not None:
+            if reference is not None and follows:
                 ref_low = cv2.resize(reference[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
             step(0.1 + 0.5 * i / len(members), "running the network")
             inputs = (comp_low, mask_low, ref_low)
