@@ -78,7 +78,8 @@ def evaluate_model(model: str, data: list[str], val_fraction: float = 0.1, max_i
     rows = {name: {k: avg.mean()[k] for k in KEYS} for name, avg in scores.items()}
     subset = torch.utils.data.Subset(val, range(count))
     working, _, _ = evaluate(net.net, subset, net.device, batch=8, with_composite=False)
-    rows[f"model @ {size} px (trainer's validation)"] = working
+    lead = "lead network alone" if len(net._members()) > 1 else "model"  # a blend's forward is its lead's
+    rows[f"{lead} @ {size} px (trainer's validation)"] = working
     return {
         "model": str(path), "model_name": net.model_name, "working_size": net.working_size, "train_size": size,
         "data": [str(d) for d in data], "val_fraction": val_fraction, "max_images": max_images,

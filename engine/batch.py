@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from engine.atomic import NameTakenError, atomic_write_bytes, check_writable_folder, sweep_stale_temps
-from engine.errors import CancelledError, HarmonizerError
+from engine.errors import CancelledError, HarmonizerError, MaskError
 from engine.image_io import read_image, read_mask, resize_mask, write_image
-from engine.openraster import load_composite
+from engine.openraster import load_composite, load_matching
 from engine.pairing import MASK_SUFFIX, image_files, mask_rank, pair_masks, reference_beside
 from engine.pipeline import run_stages
 from engine.shadow import ShadowSettings, add_shadow
@@ -124,7 +124,16 @@ def find_pairs(input_dir, masks_dir=None) -> tuple[list[tuple[Path, Path]], list
 def project_items(paths) -> list[tuple[str, Callable]]:
     """.ora projects as batch items (name, loader): each is read when its turn comes, flattened by
     engine.openraster within its limits."""
-    return [(Path(p).stem, partial(load_composite, Path(p))) for p in paths]
+    return [(Path(p).stem, partial(_project_item, Path(p))) for p in paths]
+
+
+def _project_item(path: Path):
+    """(rgb, mask, reference area, photo to match) of an editor project: harmonized as the editor does."""
+    rgb, mask = load_composite(path)
+    reference, style = load_matching(path)
+    if reference is not None and reference.shape != mask.shape:
+        raise MaskError(f"cannot harmonize {path}: its reference area is not the size of its picture")
+    return rgb, mask, reference, style
 
 
 def find_items(inputs, masks_dir=None) -> tuple[list, list[Path]]:
@@ -255,12 +264,15 @@ def _is_own_input(job: _Job) -> bool:
     return any(job.target.resolve() == p.resolve() for p in sources)
 
 
-def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str | None]:
-    """(rgb, mask, alpha, reference area, note) of one item; a picture's X_ref.* is its reference."""
+def _load(job: _Job):
+    """(rgb, mask, alpha, reference area, photo to match, note) of one item; a picture's X_ref.* is its
+    reference area, a project's are its own."""
     image_path, source = job.source
     if image_path is None:
-        rgb, mask = source()
-        return np.ascontiguousarray(rgb, np.uint8), np.asarray(mask, np.float32), None, None, None
+        # An item's source gives (rgb, mask), and a project's also what it harmonizes towards.
+        rgb, mask, *towards = source()
+        reference, style = towards if towards else (None, None)
+        return np.ascontiguousarray(rgb, np.uint8), np.asarray(mask, np.float32), None, reference, style, None
     rgb, alpha = read_image(image_path)
     h, w = rgb.shape[:2]
     notes = []
@@ -275,7 +287,7 @@ def _load(job: _Job) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndar
     mask = fitted(source)
     ref_path = reference_beside(image_path)
     reference = None if ref_path is None else fitted(ref_path)
-    return rgb, mask, alpha, reference, "; ".join(notes) or None
+    return rgb, mask, alpha, reference, None, "; ".join(notes) or None
 
 
 def _failure(exc: Exception) -> tuple[str, str]:
@@ -362,8 +374,8 @@ def run_batch(
                     taken.add(job.target)
 
     def prepared(job: _Job):  # the read stage, on an I/O thread
-        rgb, mask, alpha, reference, note = _load(job)
-        return (*_shrink(rgb, mask, alpha, reference, options.max_side), note)
+        rgb, mask, alpha, reference, style, note = _load(job)
+        return (*_shrink(rgb, mask, alpha, reference, options.max_side), style, note)
 
     def compute(job: _Job, loaded):
         if cancelled():
@@ -375,9 +387,9 @@ def run_batch(
 
         try:
             tell(place[id(job)] / total, f"{job.label}: reading")
-            rgb, mask, alpha, reference, note = loaded.result()
+            rgb, mask, alpha, reference, style, note = loaded.result()
             out = harmonizer.harmonize(rgb, mask, strength=float(options.strength), progress=inner, cancel=cancelled,
-                                       reference=reference)
+                                       reference=reference, style=style)
             if options.shadow is not None:
                 out = add_shadow(out, mask, options.shadow)
             if reference is not None and not harmonizer.follows_reference:

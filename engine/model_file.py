@@ -228,6 +228,10 @@ def load_model(path, device="cpu", lead_only: bool = False) -> tuple[RainNet | B
         nets = [RainNet(**arch) for arch in archs]
     except (TypeError, ValueError) as exc:
         raise HarmonizerError(f"{name} has an unusable architecture config: {exc}") from None
+    for net, size in zip(nets, sizes):
+        if size % net.multiple:
+            raise HarmonizerError(f"{name} has an unusable architecture config: a working size of {size} px is not a "
+                                  f"multiple of {net.multiple} for its network")
     try:
         state = load_file(str(info.path))
     except (SafetensorError, OSError) as exc:

@@ -35,6 +35,10 @@ THUMBNAIL_SIZE = 256
 DOCUMENT_ENTRY = "harmonizer/document.json"
 COMPOSITE_ENTRY = "harmonizer/composite.png"
 COMPOSITE_MASK_ENTRY = "harmonizer/composite_mask.png"
+# The light the editor harmonized towards, when not the whole background (load_matching reads them).
+REFERENCE_ENTRY = "harmonizer/reference_area.png"
+MATCH_PHOTO_ENTRY = "harmonizer/match_photo.png"  # small: only its statistics are read
+MATCH_AREA_ENTRY = "harmonizer/match_area.png"  # the part of it to read, when not all
 
 # Zip bombs: every entry's declared size is checked before reading (zipfile stops at the declared size and
 # fails the CRC if the data is longer), and every image's pixel count is checked from its header before
@@ -366,6 +370,44 @@ def load_ora(path, extras=None) -> OraProject:
         # uncompressed), anything else by MAX_EXTRA_BYTES, so a small header cannot hide gigabytes.
         project_extras = {name: archive.read(name, MAX_EXTRA_BYTES + 8 * pixels.get(name, 0)) for name in names}
     return OraProject(size, tree, project_extras, skipped)
+
+
+def load_matching(path):
+    """(reference area float32 H x W or None, engine.photo_match.PhotoStyle or None): what the editor's
+    project harmonizes towards besides its background, so that batch gives what the editor shows."""
+    import json
+
+    from engine.photo_match import MAX_SIDE, PhotoStyle
+
+    with _Archive(path) as archive:
+        if DOCUMENT_ENTRY not in archive.entries:
+            return None, None  # another program's file
+        try:
+            state = json.loads(archive.read(DOCUMENT_ENTRY, MAX_STACK_BYTES))
+        except ValueError:
+            archive.fail(f"{DOCUMENT_ENTRY} is not valid JSON")
+        if not isinstance(state, dict):
+            archive.fail(f"{DOCUMENT_ENTRY} is not a table")
+        reference = style = None
+        if state.get("match_reference") is True and REFERENCE_ENTRY in archive.entries:
+            reference = _unit_mask(archive, REFERENCE_ENTRY)
+        alpha = state.get("match_photo_alpha")
+        if alpha is not None and MATCH_PHOTO_ENTRY in archive.entries:
+            if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+                archive.fail(f"its match_photo_alpha {str(alpha)[:40]} is not a number from 0 to 1")
+            sizes = archive.check_sizes([MATCH_PHOTO_ENTRY])
+            if sizes[MATCH_PHOTO_ENTRY] > (4 * MAX_SIDE) ** 2:
+                archive.fail(f"{MATCH_PHOTO_ENTRY} is larger than the editor writes")
+            photo = archive.image(MATCH_PHOTO_ENTRY, "RGB")
+            area = _unit_mask(archive, MATCH_AREA_ENTRY) if MATCH_AREA_ENTRY in archive.entries else None
+            if area is not None and area.shape != photo.shape[:2]:
+                archive.fail(f"{MATCH_AREA_ENTRY} and {MATCH_PHOTO_ENTRY} differ in size")
+            style = PhotoStyle(photo, area, float(alpha))
+        return reference, style
+
+
+def _unit_mask(archive, name: str) -> np.ndarray:
+    return archive.image(name, "L").astype(np.float32) / np.float32(255)
 
 
 def load_composite(path) -> tuple[np.ndarray, np.ndarray]:

@@ -123,7 +123,7 @@ def _cast(mask: np.ndarray, s: ShadowSettings, ground_row: float | None) -> np.n
             continue
         laid = cv2.warpAffine(band, warp, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         if thicken is not None:
-            laid = cv2.dilate(laid, thicken)
+            laid = cv2.dilate(laid, thicken, anchor=(0, 0))  # upwards: the depth lies behind the base
         sigma = s.softness * height * (lo + hi) / 2 * max(s.length, 0.05)
         if sigma >= 0.5:
             # The penumbra lies on the ground, so the picture foreshortens it as it does the shadow: a

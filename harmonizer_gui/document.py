@@ -200,11 +200,17 @@ class Document(CompositeRendering, MaskEditing):
 
     def _apply_step(self, step, forward: bool) -> None:
         if isinstance(step, MaskPatch) and step.layer == "reference":
+            # The step may have created the array: on redo it comes back before the pixels are written
+            # into it, on undo it goes after they are restored.
             x0, y0, x1, y1 = step.box
-            self.reference[y0:y1, x0:x1] = step.after if forward else step.before
             fields = step.fields_after if forward else step.fields_before
-            for key, value in fields.items():
-                setattr(self, key, value)
+            if forward:
+                for key, value in fields.items():
+                    setattr(self, key, value)
+            self.reference[y0:y1, x0:x1] = step.after if forward else step.before
+            if not forward:
+                for key, value in fields.items():
+                    setattr(self, key, value)
             self._reference_changed(step.box, bool(fields))
         elif isinstance(step, MaskPatch):
             x0, y0, x1, y1 = step.box
@@ -328,7 +334,7 @@ class Document(CompositeRendering, MaskEditing):
             return
         values = {"background": rgb, "bg_name": name, "background16": _matching16(background16, rgb), "bg_exif": exif,
                   "kept_layers": None}
-        if self.reference is not None and self.reference.shape != rgb.shape[:2]:
+        if rgb.shape[:2] != self.background.shape[:2]:
             values["reference"] = None  # painted on a picture of another size: it means nothing here
         if self.foreground is None and self.mask.shape != rgb.shape[:2]:
             values["mask"] = np.zeros(rgb.shape[:2], np.float32)

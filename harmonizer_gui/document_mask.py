@@ -43,12 +43,13 @@ class MaskEditing:
         switches matching it on, in the same undo step)."""
         self._require_canvas()
         if target == "reference":
+            previous = self.reference
             if self.reference is None or self.reference.shape != self.mask_shape_of_canvas():
                 self.reference = np.zeros(self.mask_shape_of_canvas(), np.float32)
             identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
             self._stroke = {"brush": brush, "layer": "reference", "orig": self.reference.copy(), "box": None,
                             "last": None, "m": identity, "m_inv": identity, "stale": self.result_stale,
-                            "match": self.match_reference}
+                            "match": self.match_reference, "previous": previous}
             if not self.match_reference:
                 self.match_reference = True
                 self.events.reference()
@@ -132,9 +133,11 @@ class MaskEditing:
 
     def end_stroke(self) -> None:
         s, self._stroke = self._stroke, None
-        if s is not None and s["box"] is None and s["layer"] == "reference" and self.match_reference != s["match"]:
-            self.match_reference = s["match"]  # nothing was painted: matching stays as it was
-            self.events.reference()
+        if s is not None and s["box"] is None and s["layer"] == "reference":
+            self.reference = s["previous"]  # nothing was painted: all stays as it was
+            if self.match_reference != s["match"]:
+                self.match_reference = s["match"]
+                self.events.reference()
         if s is None or s["box"] is None:
             return
         x0, y0, x1, y1 = s["box"]
@@ -145,6 +148,8 @@ class MaskEditing:
             for key, before in (("match_reference", s["match"]), ("result_stale", s["stale"])):
                 if getattr(self, key) != before:
                     patch.fields_before[key], patch.fields_after[key] = before, getattr(self, key)
+            if s["previous"] is not self.reference:  # the stroke made the array: undo takes it away again
+                patch.fields_before["reference"], patch.fields_after["reference"] = s["previous"], self.reference
             self.history.push(patch)
             self.events.history()
             return

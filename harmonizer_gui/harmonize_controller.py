@@ -181,8 +181,8 @@ class HarmonizeController(QObject):
         # Said once per stale result, in the status line; the panel shows it on the layer and button.
         stale = self.doc.result is not None and self.doc.result_stale
         if stale and not self._told_stale and not self.live:
-            self.message.emit("The mask changed: the harmonized layer is out of date. "
-                              "Harmonize again (Ctrl+H) to update it.", False)
+            self.message.emit("The harmonized layer is out of date (the mask, the reference area or the photo to "
+                              "match changed). Harmonize again (Ctrl+H) to update it.", False)
         self._told_stale = stale
 
     def stroke_finished(self) -> None:

@@ -26,6 +26,7 @@ from engine.registry import DEFAULT_NAME, registry_name, resolve_model, validate
 from engine.photo_match import MAX_SIDE, PhotoStyle, shrink
 from engine.shadow import ShadowSettings
 from engine import openraster as ora
+from engine.openraster import MATCH_AREA_ENTRY, MATCH_PHOTO_ENTRY, REFERENCE_ENTRY
 from harmonizer_gui.document import CLASSICAL, Document
 from engine.openraster_stack import SRC_OVER, KNOWN_OPS, OraGroup, OraLayer, count, unknown_ops
 from harmonizer_gui.transform import Transform
@@ -33,9 +34,6 @@ from harmonizer_gui.transform import Transform
 FORMAT_VERSION = 1
 FOREGROUND_ENTRY = "harmonizer/foreground.png"
 LAYER_MASK_ENTRY = "harmonizer/layer_mask.png"
-REFERENCE_ENTRY = "harmonizer/reference_area.png"
-MATCH_PHOTO_ENTRY = "harmonizer/match_photo.png"  # small: only its statistics are read
-MATCH_AREA_ENTRY = "harmonizer/match_area.png"  # the part of it to read, when not all
 RESULT_LAYER = "Harmonized"
 SHADOW_LAYER = "Shadow"
 MULTIPLY = "svg:multiply"
@@ -60,9 +58,13 @@ def _mask_png(mask: np.ndarray, compress_level: int = 6) -> bytes:
     return png_bytes((np.clip(mask, 0, 1) * 65535 + 0.5).astype(np.uint16), compress_level)
 
 
-def _mask_from_png(data: bytes, what: str) -> np.ndarray:
+def _mask_from_png(data: bytes, what: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A 8/16-bit greyscale PNG as float32 0..1; with `size` (w, h), one of another size is refused from its
+    header, before a pixel is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if size is not None and img.size != tuple(size):
+                raise ImageReadError(f"the project's {what} is {img.size[0]}x{img.size[1]}, not {size[0]}x{size[1]}")
             arr = np.asarray(img)
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"the project's {what} is damaged ({exc})") from None
@@ -142,7 +144,7 @@ def save_project(doc: Document, path, compress_level: int = 6) -> Path:
         ora.COMPOSITE_ENTRY: png_bytes(doc.composite(), compress_level),
         ora.COMPOSITE_MASK_ENTRY: png_bytes((doc.composite_mask() * 255 + 0.5).astype(np.uint8), compress_level),
     }
-    if doc.reference is not None:
+    if doc.reference is not None and doc.reference.shape == doc.background.shape[:2]:
         extras[REFERENCE_ENTRY] = _mask_png(doc.reference, compress_level)
     if doc.match_photo is not None:
         extras[MATCH_PHOTO_ENTRY] = png_bytes(doc.match_photo.photo, compress_level)
@@ -217,16 +219,10 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
             raise ImageReadError(f"cannot read {path}: its foreground transform is invalid") from None
     fields["mask"] = mask
     if REFERENCE_ENTRY in project.extras:
-        reference = _mask_from_png(project.extras[REFERENCE_ENTRY], "reference area")
-        if reference.shape != fields["background"].shape[:2]:
-            raise ImageReadError(f"cannot read {path}: its reference area is not the size of the picture")
-        fields["reference"] = reference
+        fields["reference"] = _mask_from_png(project.extras[REFERENCE_ENTRY], "reference area", project.size)
     fields["match_reference"] = bool(state.get("match_reference", False))
     if MATCH_PHOTO_ENTRY in project.extras and state.get("match_photo_alpha") is not None:
-        area = None
-        if MATCH_AREA_ENTRY in project.extras:
-            area = _mask_from_png(project.extras[MATCH_AREA_ENTRY], "area of the photo to match")
-        fields["match_photo"] = _match_photo(project.extras[MATCH_PHOTO_ENTRY], area,
+        fields["match_photo"] = _match_photo(project.extras[MATCH_PHOTO_ENTRY], project.extras.get(MATCH_AREA_ENTRY),
                                              _unit(state, "match_photo_alpha", path), path)
     result_layer = next((la for la in ours if isinstance(la, OraLayer) and la.name == RESULT_LAYER), None)
     if state.get("has_result") and result_layer is not None:
@@ -237,7 +233,7 @@ def _load_ours(project: ora.OraProject, state: dict, path) -> dict:
     return fields
 
 
-def _match_photo(data: bytes, area, alpha: float, path) -> PhotoStyle:
+def _match_photo(data: bytes, area_png: bytes | None, alpha: float, path) -> PhotoStyle:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if max(img.size) > 4 * MAX_SIDE:  # ours are MAX_SIDE at most: refuse a crafted giant
@@ -245,8 +241,11 @@ def _match_photo(data: bytes, area, alpha: float, path) -> PhotoStyle:
             rgb = np.asarray(img.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"cannot read {path}: its photo to match is damaged ({exc})") from None
-    if area is not None and area.shape != rgb.shape[:2]:
-        raise ImageReadError(f"cannot read {path}: its photo to match and that photo's area differ in size")
+    try:
+        area = None if area_png is None else _mask_from_png(area_png, "area of the photo to match",
+                                                          (rgb.shape[1], rgb.shape[0]))
+    except ImageReadError as exc:
+        raise ImageReadError(f"cannot read {path}: {exc}") from None
     return PhotoStyle(shrink(rgb), None if area is None else shrink(area), alpha)
 
 

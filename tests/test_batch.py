@@ -208,7 +208,7 @@ def test_reading_and_writing_overlap_the_network(tmp_path, monkeypatch):
     class Network:
         overlapped = []
 
-        def harmonize(self, rgb, m, strength=1.0, progress=None, cancel=None, reference=None):
+        def harmonize(self, rgb, m, strength=1.0, progress=None, cancel=None, reference=None, style=None):
             threads["compute"].add(threading.get_ident())
             self.overlapped.append(second_read.wait(10))
             return rgb

@@ -181,6 +181,8 @@ def test_a_reference_on_the_object_or_empty_is_one_clear_line(tmp_path, where, m
     ({"weight": float("nan")}, "weight"),
     ({"weight": 3}, "weight"),
     ({"size": 10**9}, "working size"),
+    ({"blend": [{"ngf": 4, "depth": 6, "norm": "rain", "dropout": 0.0, "attention": True, "head": "pixel",
+                 "local": True, "size": 40, "weight": 0.5}]}, "not a multiple of 64"),
 ])
 def test_a_crafted_blend_config_is_one_clear_line(tmp_path, change, message):
     from safetensors.torch import load_file, save_file

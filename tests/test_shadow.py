@@ -95,3 +95,4 @@ def test_a_thin_objects_shadow_cast_sideways_is_as_thick_as_the_object_is_deep()
     column = shadow[:, 200]  # 100 px left of the pole, half-way along its shadow
     assert column.max() > 0.3
     assert np.count_nonzero(column > 0.15) >= round(30 * s.perspective * 0.9)
+    assert shadow[262:, :290].max() < 0.05  # the depth lies behind the base, not in front of it
