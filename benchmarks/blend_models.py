@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         members.append((net, member_config(info, weight)))
         infos.append(info)
     card = {k: v for k, v in infos[0].card.items() if k != "parameters"}
-    card["blend"] = [{"file": info.path.name, "weight": w, **{k: info.card[k] for k in CARD_KEYS if k in info.card}}
+    card["blend"] = [{"file": info.path.name, "weight": w, "size": info.working_size,
+                      **{k: info.card[k] for k in CARD_KEYS if k in info.card}}
                      for info, w in zip(infos[1:], weights[1:])]
     save_blend(args.out, members, card)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")

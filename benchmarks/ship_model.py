@@ -29,14 +29,17 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
     ev = card.get("evaluation", {})
     rows = ev.get("rows", {})
     comp = rows.get("composite", {}).get("fmse")
+    blend = card.get("blend") or []
     lines = [
         f"# Model card: `{name}`",
         "",
+        (f"A blend of {len(blend) + 1} RainNet generators (engine.blend); {card.get('parameters', 0):,} parameters in "
+         f"all, {size_mb:.1f} MB. The lead: " if blend else "") +
         f"RainNet generator with the {cfg.get('head', 'pixel')} head"
         f"{' (tone curves, a global affine colour map and a smooth local correction)' if cfg.get('head') == 'transform' else ''}, "
         f"decoder normalization `{cfg['norm']}`, ngf {cfg['ngf']}, depth {cfg['depth']}, "
-        f"working size {info.working_size} px (trained at {info.train_size} px); {card.get('parameters', 0):,} "
-        f"parameters, {size_mb:.1f} MB (fp16 safetensors).",
+        f"working size {info.working_size} px (trained at {info.train_size} px)" +
+        ("." if blend else f"; {card.get('parameters', 0):,} parameters, {size_mb:.1f} MB (fp16 safetensors)."),
         "",
         "## Training",
         f"- Data: {', '.join(card.get('data_label', card.get('data', [])))} "
@@ -55,7 +58,7 @@ def card_markdown(name: str, info, card: dict, size_mb: float) -> str:
                   "and colour transform are averaged with each of these networks' (fitted to their output) with the "
                   f"weights given; the lead's weight is {cfg.get('weight', 1.0):g}.", ""]
         for m in card["blend"]:
-            lines.append(f"- `{m.get('file')}` (weight {m.get('weight'):g}): {m.get('head', 'pixel')} head, "
+            lines.append(f"- `{m.get('file')}` (weight {m.get('weight'):g}, run at {m.get('size', '?')} px): {m.get('head', 'pixel')} head, "
                          f"{m.get('steps')} steps, {m.get('wall_time_s', 0) / 60:.0f} min on {m.get('hardware')}; "
                          f"synthesis {m.get('synthesis', 'v1')}; command `{m.get('command', '')}`")
     if rows:
