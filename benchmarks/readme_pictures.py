@@ -76,7 +76,7 @@ def reference_picture(model: str) -> np.ndarray:
     whole = h.harmonize(comp, mask)
     warm, cool = h.harmonize(comp, mask, reference=left), h.harmonize(comp, mask, reference=right)
     small = lambda im: cv2.resize(im, (320, 214), interpolation=cv2.INTER_AREA)
-    return row([(small(comp), "composite: two lights"), (small(whole), "harmonized: whole background"),
+    return row([(small(comp), "composite: two lights"), (small(whole), f"{model}: whole background"),
                 (small(outline(warm, left)), "reference area: warm side"),
                 (small(outline(cool, right)), "reference area: cool side")])
 
@@ -125,7 +125,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="default", help="a model, or classical")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, picture in (("reference_area", reference_picture(args.model)), ("shadow", shadow_picture(args.model)),
+    # The reference area is pictured with the classical method: the default model follows an area only
+    # weakly so far (docs/quality.md, "Reference areas in the network").
+    for name, picture in (("reference_area", reference_picture("classical")), ("shadow", shadow_picture(args.model)),
                           ("edges", edges_picture())):
         write_image(args.out / f"{name}.jpg", picture, quality=88)
         print(f"wrote {args.out / (name + '.jpg')}")

@@ -124,8 +124,9 @@ class Harmonizer:
     """
 
     def __init__(self, model: str = "default", method: str = "rain", device: str = "auto",
-                 working_size: int | None = None):
-        """`working_size` overrides the size the model file says the network runs at (evaluations)."""
+                 working_size: int | None = None, lead_only: bool = False):
+        """`working_size` overrides the size the model file says the network runs at (evaluations);
+        `lead_only` runs a blend's lead network alone (faster; engine.blend)."""
         if method not in METHODS:
             raise HarmonizerError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         self.method = method
@@ -139,7 +140,7 @@ class Harmonizer:
         from engine.devices import pick_device
 
         self.device = pick_device(device)
-        self.net, self.info = load_model(resolve_model(model), "cpu")
+        self.net, self.info = load_model(resolve_model(model), "cpu", lead_only=lead_only)
         if working_size is not None:
             if working_size < self.net.multiple or working_size % self.net.multiple:
                 raise HarmonizerError(f"the working size must be a multiple of {self.net.multiple} for this model")

@@ -213,3 +213,22 @@ def test_mean_grid_weights_and_resizes():
     b = np.ones((8, 8, 12), np.float32)
     out = mean_grid([(a, 1.0), (b, 3.0)])
     assert out.shape == (8, 8, 12) and np.allclose(out, 0.75)
+
+
+def test_fast_runs_a_blends_lead_alone(tmp_path):
+    from PIL import Image
+
+    from engine.cli import main
+
+    lead, _, path = _files(tmp_path)
+    comp, mask, _, _ = scene()
+    Image.fromarray(comp).save(tmp_path / "comp.png")
+    Image.fromarray((mask * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    args = ["harmonize", str(tmp_path / "comp.png"), str(tmp_path / "mask.png"), "--model", str(path), "--device", "cpu"]
+    assert main(args + ["-o", str(tmp_path / "both.png")]) == 0
+    assert main(args + ["--fast", "-o", str(tmp_path / "fast.png")]) == 0
+    alone = Harmonizer(str(path), device="cpu", lead_only=True)
+    assert not isinstance(alone.net, Blend)
+    fast = np.asarray(Image.open(tmp_path / "fast.png"))
+    assert np.array_equal(fast, alone.harmonize(comp, mask))
+    assert not np.array_equal(fast, np.asarray(Image.open(tmp_path / "both.png")))
