@@ -294,7 +294,11 @@ class FinetuneDialog(QDialog):
                     self.size_combo.addItem(f"{info.train_size} px  (the base model's)", info.train_size)
                     i = self.size_combo.count() - 1
                 self.size_combo.setCurrentIndex(i)
-            self.base_note.setText("Fine-tuning keeps its architecture; the base model itself is not changed.")
+            note = "Fine-tuning keeps its architecture; the base model itself is not changed."
+            if info is not None and len(info.members) > 1:
+                note = (f"{info.name} is a blend of {len(info.members)} networks: fine-tuning trains its lead, and "
+                        "the new model is that one network. The base model itself is not changed.")
+            self.base_note.setText(note)
 
     def _sync_budget(self) -> None:
         self.epochs_spin.setEnabled(self.epochs_radio.isChecked())

@@ -165,6 +165,23 @@ def test_fine_tuning_trains_where_the_base_model_trained(env, qtbot):
     assert args[args.index("--size") + 1] == "32" and args[args.index("--init") + 1] == str(models / "small.safetensors")
 
 
+def test_a_blended_base_model_says_its_lead_is_what_trains(env, qtbot):
+    from engine.model_file import save_blend, save_model
+    from engine.rainnet import RainNet
+
+    tmp_path, photos, command = env
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    net = RainNet(ngf=4, depth=5)
+    save_blend(models / "pair.safetensors", [(net, {"size": 64, "weight": 0.5}), (net, {"size": 64, "weight": 0.5})], {})
+    save_model(models / "single.safetensors", net, {"size": 64}, {})
+    dlg = make_dialog(qtbot, command, photos)
+    dlg.base_combo.setCurrentIndex(dlg.base_combo.findData(str(models / "pair.safetensors")))
+    assert "blend of 2 networks" in dlg.base_note.text() and "trains its lead" in dlg.base_note.text()
+    dlg.base_combo.setCurrentIndex(dlg.base_combo.findData(str(models / "single.safetensors")))
+    assert "keeps its architecture" in dlg.base_note.text()
+
+
 def test_name_validation(env, qtbot):
     tmp_path, photos, command = env
     dlg = make_dialog(qtbot, command, photos, name="")
