@@ -1,20 +1,18 @@
 """Mask ▸ Refine edge…, Layer ▸ Defringe… and Layer ▸ Shadow…: a few sliders with a live preview on the
 canvas.
 
-Every change re-runs the operation from what the document held when the dialog opened, folded into one
-undo step; OK keeps it, Cancel (or Esc, or closing the dialog) undoes it. The work runs a moment after
-the last slider movement, so dragging stays smooth on a large picture.
+Every change re-runs the operation from what the document held when the dialog opened, as one undo step
+(harmonizer_gui.preview_dialog: OK keeps it, Cancel undoes it).
 """
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
-)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout
 
 from engine.shadow import ShadowSettings
+from harmonizer_gui.preview_dialog import PreviewDialog
 
 PREVIEW_DELAY_MS = 150
 TITLES = {"refine": "Refine mask edge", "defringe": "Defringe", "shadow": "Shadow"}
@@ -29,18 +27,16 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
-class EdgeDialog(QDialog):
+class EdgeDialog(PreviewDialog):
     """kind "refine": radius and edge sensitivity for Document.refine_mask_edges; "defringe": width for
     Document.defringe; "shadow": direction, length, softness and opacity for Document.set_shadow."""
 
     def __init__(self, window, kind: str):
-        super().__init__(window)
         if kind not in TITLES:
             raise ValueError(kind)
-        self.window, self.doc, self.kind = window, window.doc, kind
+        super().__init__(window, PREVIEW_DELAY_MS)
+        self.kind = kind
         self.setWindowTitle(TITLES[kind])
-        self._applied = False
-        self._depth = self.doc.history.depth  # Cancel undoes back to here, whatever landed on top meanwhile
         self._base = {"refine": lambda: self.doc.mask.copy(), "defringe": self.doc.defringe_source,
                       "shadow": lambda: None}[kind]()
         layout = QVBoxLayout(self)
@@ -69,12 +65,7 @@ class EdgeDialog(QDialog):
                                   ("Opacity", self.opacity)):
                 self._add_row(form, label, slider)
         layout.addLayout(form)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
-        self._timer.timeout.connect(self.apply)
+        self._add_buttons(layout)
         self._update_labels()
         self.apply()  # the preview shows at once
 
@@ -117,30 +108,8 @@ class EdgeDialog(QDialog):
 
     # -- preview, OK, Cancel ---------------------------------------------------------------------------
     def apply(self) -> bool:
-        self._timer.stop()
         if self.kind == "refine":
-            ok = self.window.attempt(self.doc.refine_mask_edges, self.radius.value(), self.eps(),
-                                     base=self._base, merge=self._applied)
-        elif self.kind == "defringe":
-            ok = self.window.attempt(self.doc.defringe, self.width_slider.value(), base=self._base,
-                                     merge=self._applied)
-        else:
-            ok = self.window.attempt(self.doc.set_shadow, self.settings(), merge=self._applied)
-        self._applied = self._applied or bool(ok)
-        return bool(ok)
-
-    def accept(self) -> None:
-        if self._timer.isActive():
-            self.apply()
-        super().accept()
-
-    def reject(self) -> None:
-        # Esc, Cancel and the window manager all come here: leave the document as the dialog found it.
-        self._timer.stop()
-        if self._applied:
-            # Usually one step; more when something else (a live harmonization) landed on top of the
-            # preview, which then could not fold into it: all of it was computed from the preview.
-            while self.doc.history.depth > self._depth and self.doc.undo() is not None:
-                pass
-            self._applied = False
-        super().reject()
+            return self._preview(self.doc.refine_mask_edges, self.radius.value(), self.eps(), base=self._base)
+        if self.kind == "defringe":
+            return self._preview(self.doc.defringe, self.width_slider.value(), base=self._base)
+        return self._preview(self.doc.set_shadow, self.settings())

@@ -245,29 +245,26 @@ class MainWindow(FileCommands, QMainWindow):
     def edge_dialog(self, kind: str) -> int:
         """Mask ▸ Refine edge…, Layer ▸ Defringe… or Layer ▸ Shadow… (harmonizer_gui.edge_dialog); returns the
         dialog's result."""
-        if self.doc.background is None:
-            self.show_message("Open a picture first.", True)
-            return 0
         from harmonizer_gui.edge_dialog import EdgeDialog
 
-        self.edge = EdgeDialog(self, kind)
-        try:
-            return self.edge.exec()
-        finally:
-            self.edge = None
+        return self._preview_dialog("edge", lambda: EdgeDialog(self, kind))
 
     def match_photo_dialog(self, photo_path: str | None = None) -> int:
         """Layer ▸ Match photo… (harmonizer_gui.match_photo_dialog); returns the dialog's result."""
+        from harmonizer_gui.match_photo_dialog import MatchPhotoDialog
+
+        return self._preview_dialog("match_dialog", lambda: MatchPhotoDialog(self, photo_path))
+
+    def _preview_dialog(self, attribute: str, make) -> int:
+        """Run a modal preview dialog on the picture, kept as `self.<attribute>` while it is open."""
         if self.doc.background is None:
             self.show_message("Open a picture first.", True)
             return 0
-        from harmonizer_gui.match_photo_dialog import MatchPhotoDialog
-
-        self.match_dialog = MatchPhotoDialog(self, photo_path)
+        setattr(self, attribute, make())
         try:
-            return self.match_dialog.exec()
+            return getattr(self, attribute).exec()
         finally:
-            self.match_dialog = None
+            setattr(self, attribute, None)
 
     def stop_matching_photo(self) -> None:
         if self.doc.match_photo is None:

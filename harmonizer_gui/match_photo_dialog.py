@@ -1,32 +1,31 @@
 """Layer ▸ Match photo…: the object takes the light of another photo, mixed with its own scene's by AdaIN's
 alpha (engine.photo_match), previewed live: every change sets the document's photo and harmonizes again.
 
-Like the edge dialogs, all of it is one undo step while the dialog is open: OK keeps it, Cancel (or Esc,
-or closing the dialog) undoes back to where it opened, harmonizations included.
+Like the edge dialogs (harmonizer_gui.preview_dialog), all of it is one undo step while the dialog is
+open: OK keeps it, Cancel (or Esc, or closing the dialog) undoes back to where it opened, harmonizations
+included.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
+    QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
 )
 
 from engine.errors import HarmonizerError
 from engine.image_io import read_image, read_mask
 from engine.photo_match import PhotoStyle, shrink
+from harmonizer_gui.preview_dialog import PreviewDialog
 
 PREVIEW_DELAY_MS = 250
 
 
-class MatchPhotoDialog(QDialog):
+class MatchPhotoDialog(PreviewDialog):
     def __init__(self, window, photo_path: str | None = None):
-        super().__init__(window)
-        self.window, self.doc = window, window.doc
+        super().__init__(window, PREVIEW_DELAY_MS)
         self.setWindowTitle("Match photo")
-        self._depth = self.doc.history.depth
-        self._applied = False
         current = self.doc.match_photo
         self.photo = None if current is None else current.photo
         self.area = None if current is None else current.area  # the photo's part to read; None: all of it
@@ -64,12 +63,7 @@ class MatchPhotoDialog(QDialog):
         row.addWidget(self.alpha_label)
         form.addRow("Photo's light", row)
         layout.addLayout(form)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
-        self._timer.timeout.connect(self.apply)
+        self._add_buttons(layout)
         self._update_label()
         if photo_path:
             self.load(photo_path)
@@ -126,25 +120,12 @@ class MatchPhotoDialog(QDialog):
             self._timer.start()
 
     def apply(self) -> bool:
-        self._timer.stop()
         if self.photo is None:
             return False
-        ok = self.window.attempt(self.doc.set_match_photo, self.style(), merge=self._applied)
-        self._applied = self._applied or bool(ok)
+        ok = self._preview(self.doc.set_match_photo, self.style())
         if ok and (self.doc.composite_mask() > 0.01).any():
             self.window.controller.harmonize()
-        return bool(ok)
+        return ok
 
-    def accept(self) -> None:
-        if self._timer.isActive():
-            self.apply()
-        super().accept()
-
-    def reject(self) -> None:
-        self._timer.stop()
-        if self._applied:
-            self.window.controller.cancel()
-            while self.doc.history.depth > self._depth and self.doc.undo() is not None:
-                pass
-            self._applied = False
-        super().reject()
+    def _before_undo(self) -> None:
+        self.window.controller.cancel()  # a harmonization of the preview would land after the undo
