@@ -33,6 +33,8 @@ RECIPES = {
     "transform-fnmse-v1": ("old synthesis", ["--head", "transform", "--loss", "fnmse", "--synthesis", "v1"]),
     "pixel-fnmse-v2": ("pixel head", ["--head", "pixel", "--loss", "fnmse", "--gan", "none", "--synthesis", "v2"]),
     "pixel-l1gan-v1": ("previous recipe", ["--head", "pixel", "--loss", "l1", "--gan", "hinge", "--synthesis", "v1"]),
+    "transform-fnmse-v2-scene": ("current recipe + scene light", ["--head", "transform", "--loss", "fnmse",
+                                                                  "--synthesis", "v2", "--scene-share", "0.5"]),
 }
 
 
@@ -41,7 +43,8 @@ def run_one(args, name: str) -> None:
         "--data", str(args.data), "--size", str(args.size), "--steps", str(args.steps),
         "--batch", str(args.batch), "--seed", str(args.seed), "--ngf", str(args.ngf),
         "--depth", str(args.depth), "--threads", str(args.threads), "--workers", "0", "--device", "cpu",
-        "--progress", "json", "--run-dir", str(args.runs / name), *RECIPES[name][1]])
+        # Scene light came after the first rows were measured: off unless a recipe turns it on.
+        "--progress", "json", "--run-dir", str(args.runs / name), "--scene-share", "0", *RECIPES[name][1]])
 
 
 def score(args, name: str) -> dict:

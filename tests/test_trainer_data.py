@@ -257,3 +257,36 @@ def test_v2_training_samples_use_regions_and_same_kind_donors(tmp_path):
     finally:
         mp.undo()
     assert v1.recipe == "v1" and v1._donor(np.random.default_rng(0), "tree")[0] is not None
+
+
+def test_scene_light_relights_the_target_and_background_around_the_object_as_pasted(tmp_path):
+    """--scene-share: the whole scene takes another light, the pasted object keeps the look it was given,
+    so the target asks the network to move the object with the scene; validation never changes."""
+    from trainer.config import TrainConfig, check_config
+
+    folder = make_photos(tmp_path / "p", n=8)
+    plain, val0, _ = build_datasets([folder], 32, val_fraction=0.25, log=lambda m: None)
+    lit, val1, _ = build_datasets([folder], 32, val_fraction=0.25, log=lambda m: None, scene_share=1.0)
+    relit = 0
+    for k in range(len(plain)):
+        comp0, mask, real0, _ = plain[(0, k)]
+        comp1, mask1, real1, _ = lit[(0, k)]
+        assert torch.equal(mask, mask1)
+        inside, outside = mask[0] > 0.99, mask[0] < 0.01
+        assert torch.allclose(comp1[:, inside], comp0[:, inside], atol=1 / 127.5)  # the object as it was pasted
+        assert torch.equal(comp1[:, outside], real1[:, outside])  # the composite's scene is the target's
+        relit += not torch.allclose(real1, real0, atol=2 / 127.5)
+    assert relit >= len(plain) - 1  # a draw may come out close to the original light
+    assert all(torch.equal(a, b) for a, b in zip(val0[0], val1[0]))
+    with pytest.raises(HarmonizerError, match="scene-share"):
+        check_config(TrainConfig(data=["x"], scene_share=1.5, lr_decay=0.0))
+
+
+def test_scene_light_is_on_for_new_v2_runs_and_off_for_runs_from_before_it():
+    from trainer.config import SCENE_SHARE, TrainConfig, resolve_recipe
+
+    for recipe, resumed, given, expected in (("v2", None, None, SCENE_SHARE), ("v1", None, None, 0.0),
+                                             ("v2", {"head": "transform"}, None, 0.0), ("v2", None, 0.2, 0.2)):
+        cfg = TrainConfig(data=["x"], synthesis=recipe, scene_share=given)
+        resolve_recipe(cfg, resumed)
+        assert cfg.scene_share == expected

@@ -13,9 +13,10 @@ from trainer.progress import Reporter
 # What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
 # command line): changing any of these midway would not be the same training run any more.
 REFERENCE_SHARE = 0.3  # what the default model was fine-tuned with
+SCENE_SHARE = 0.5  # likewise; with synthesis v2 (docs/quality.md, "Scene light")
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
-            "loss", "synthesis", "ema", "reference_share")
+            "loss", "synthesis", "ema", "reference_share", "scene_share")
 
 
 @dataclass
@@ -51,6 +52,10 @@ class TrainConfig:
     # a model trained with it follows the area a user paints. None: REFERENCE_SHARE when the --init model
     # follows reference areas (a fine-tune keeps what its base can do), else 0.
     reference_share: float | None = None
+    # The share of training samples whose whole scene is re-lit around the pasted object
+    # (trainer.synthesis.scene_light): it teaches the network to follow the scene's light rather than to
+    # give objects back their usual look. None: SCENE_SHARE with synthesis v2, else 0.
+    scene_share: float | None = None
     workers: int | None = None
     threads: int | None = None
     max_images: int | None = None
@@ -94,6 +99,8 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
         cfg.head = read_info(resolve_model(cfg.init)).config.get("head", "pixel")
     cfg.head = cfg.head or "transform"
     cfg.ema = cfg.ema or 0.0  # a checkpoint from before the weight average has none
+    if cfg.scene_share is None:  # a checkpoint from before scene light had none
+        cfg.scene_share = SCENE_SHARE if cfg.synthesis == "v2" and resumed is None else 0.0
     if cfg.reference_share is None:
         follows = cfg.init is not None and resumed is None and read_info(resolve_model(cfg.init)).follows_reference
         cfg.reference_share = REFERENCE_SHARE if follows else 0.0
@@ -181,6 +188,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--ema must be a decay in [0, 1), e.g. 0.999 (0 = off)")
     if not 0 <= (cfg.reference_share or 0.0) <= 1:
         raise HarmonizerError("--reference-share must be a share of the samples in [0, 1]")
+    if not 0 <= (cfg.scene_share or 0.0) <= 1:
+        raise HarmonizerError("--scene-share must be a share of the samples in [0, 1]")
     if not 0 <= cfg.val_fraction < 1:
         raise HarmonizerError("--val-fraction must be in [0, 1)")
     if cfg.preset is not None and cfg.preset not in PRESETS:

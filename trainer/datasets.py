@@ -32,7 +32,7 @@ from engine.image_io import read_image, read_mask
 from trainer import masks as mask_gen
 from trainer.data_folders import Entry, find_entries, split_entries, unit_hash
 from trainer.references import DISTRACTOR_SHARE, reference_area, relight_elsewhere
-from trainer.synthesis import perturb
+from trainer.synthesis import composite, perturb, scene_light
 
 MAX_SCALE = 1.35  # random zoom for training crops; cached photos keep just enough pixels for it
 CACHE_BYTES = 2 * 1024**3  # decoded photos are kept in memory when they fit in this
@@ -120,7 +120,7 @@ class HarmonizationDataset(Dataset):
     """
 
     def __init__(self, entries: list[Entry], size: int, train: bool, seed: int = 0, cache: list | None = None,
-                 synthesis: str = "v2", reference_share: float = 0.0):
+                 synthesis: str = "v2", reference_share: float = 0.0, scene_share: float = 0.0):
         self.entries = entries
         self.size = size
         self.train = train
@@ -132,6 +132,7 @@ class HarmonizationDataset(Dataset):
         # sets a validation set's share and distractor share to score the reference behaviour itself.
         self.reference_share = reference_share
         self.distractor_share = DISTRACTOR_SHARE
+        self.scene_share = scene_share  # trainer.synthesis.scene_light; validation keeps 0 as well
         self.by_kind: dict[str, list[int]] = {}
         for i, e in enumerate(entries):
             if e.kind:
@@ -199,6 +200,10 @@ class HarmonizationDataset(Dataset):
                 mask = mask_gen.region_mask(s, s, rng)
             donor, donor_mask = self._donor(rng, kind)
             comp, family = perturb(real, mask, rng, donor=donor, donor_mask=donor_mask, recipe=self.recipe)
+        if self.scene_share and rng.random() < self.scene_share:
+            # The scene is re-lit around the object as it was pasted: the object must follow the new light.
+            lit = scene_light(real, rng, self.recipe)
+            comp, real = composite(lit, comp, mask), lit
         reference = None
         if self.reference_share and rng.random() < self.reference_share:
             reference = reference_area(mask, rng)
@@ -280,7 +285,8 @@ class EpochSampler(torch.utils.data.Sampler):
 
 
 def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, max_images: int | None = None,
-                   threads: int | None = None, log=None, synthesis: str = "v2", reference_share: float = 0.0):
+                   threads: int | None = None, log=None, synthesis: str = "v2", reference_share: float = 0.0,
+                   scene_share: float = 0.0):
     """(train dataset, val dataset, DataReport) from one or more data folders."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     report = DataReport()
@@ -310,7 +316,7 @@ def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, ma
         where = ", ".join(str(d) for d in dirs)
         raise HarmonizerError(f"no usable training images in {where} ({report.skipped} unreadable)")
     report.train, report.val = len(train_e), len(val_e)
-    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis, reference_share),
+    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis, reference_share, scene_share),
             HarmonizationDataset(val_e, size, False, seed, val_cache), report)
 
 

@@ -165,6 +165,19 @@ def lut_grade(img, mask, rng, **_) -> np.ndarray:
     return apply_lut(img, random_lut(rng))
 
 
+# Scene light: one global change of the whole photo, the composite's background and the target alike. Trained
+# only on photos whose objects were lit as they were photographed, a network learns to give an object its
+# typical look back and follows a background's colour cast only about 40 % of the way
+# (benchmarks/scene_gain.py); a scene re-lit under the untouched object teaches it to take the scene's light.
+SCENE_FAMILIES = ("white_balance", "curves", "lut")
+
+
+def scene_light(img: np.ndarray, rng: np.random.Generator, recipe: str = "v2") -> np.ndarray:
+    """The whole photo under another light or grade (a white balance and exposure, tone curves or a LUT)."""
+    name = SCENE_FAMILIES[int(rng.integers(len(SCENE_FAMILIES)))]
+    return _APPLY[name](img, None, rng, recipe=recipe)
+
+
 _APPLY = {
     "stats": stats_transfer,
     "curves": tone_curves,
