@@ -25,8 +25,8 @@ def test_relighting_the_background_leaves_the_object_and_moves_the_rest():
 
 
 def test_the_default_model_follows_a_warmer_or_cooler_scene():
-    """The model before scene-light training moved the astronaut a quarter of the way (colour gain 0.26);
-    the classical method 0.81."""
+    """The model before scene-light training moved the astronaut a quarter of the way (colour gain 0.26),
+    the default now 0.38, the classical method 0.81."""
     photo, mask = sample()
     colour, _ = gains(Harmonizer("default", device="cpu"), photo, mask)
-    assert colour > 0.35
+    assert colour > 0.33
