@@ -10,10 +10,10 @@ from engine.rainnet import HEADS, RainNet, build_rainnet
 from engine.registry import DEFAULT_NAME, resolve_model, validate_name
 from trainer.progress import Reporter
 
-# What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
-# command line): changing any of these midway would not be the same training run any more.
 REFERENCE_SHARE = 0.3  # what the default model was fine-tuned with
 SCENE_SHARE = 0.5  # likewise; with synthesis v2 (docs/quality.md, "Scene light")
+# What a resumed run takes from its checkpoint (the rest — budget, device, workers, output — from the
+# command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
             "loss", "synthesis", "ema", "reference_share", "scene_share")
