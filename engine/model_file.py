@@ -27,7 +27,7 @@ FORMATS = (FORMAT, FORMAT_TRANSFORM, FORMAT_BLEND)
 # working size and fine-tuning read it as before), and the other members under this key.
 BLEND = "blend"
 MAX_MEMBERS = 4
-ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention", "head", "local")
+ARCH_KEYS = ("ngf", "depth", "norm", "dropout", "attention", "head", "local", "reference_input")
 # Far above any network we train (64 is the published width, 8 the depth for 256 px) but bounded, so a
 # crafted config cannot ask for gigabytes before its tensors are even compared with it.
 MAX_NGF = 512
@@ -171,7 +171,7 @@ def _check_arch(config: dict) -> dict:
     number = isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
     if not (number and math.isfinite(dropout) and 0 <= dropout < 1):
         raise ValueError(f"dropout must be a number from 0 to 1, got {dropout!r}")
-    for key in ("attention", "local"):
+    for key in ("attention", "local", "reference_input"):
         if key in arch and not isinstance(arch[key], bool):
             raise ValueError(f"{key} must be true or false, got {arch[key]!r}")
     return arch

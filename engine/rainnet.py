@@ -58,7 +58,7 @@ class DecoderBlock(nn.Module):
 class RainNet(nn.Module):
     def __init__(
         self, ngf: int = 64, depth: int = 8, norm: str = "rain", dropout: float = 0.5, attention: bool = True,
-        head: str = "pixel", local: bool = True,
+        head: str = "pixel", local: bool = True, reference_input: bool = False,
     ):
         super().__init__()
         if head not in HEADS:
@@ -66,14 +66,19 @@ class RainNet(nn.Module):
         if depth < (LOCAL_LEVEL + 1 if head == "transform" else 2):
             raise ValueError(f"depth must be at least {LOCAL_LEVEL + 1 if head == 'transform' else 2}")
         self.config = {"ngf": ngf, "depth": depth, "norm": norm, "dropout": dropout, "attention": attention,
-                       "head": head, "local": local}
+                       "head": head, "local": local, "reference_input": reference_input}
         self.depth = depth
         self.head = head
         # The transform head needs the decoder only down to its local grid's level.
         self.last_block = LOCAL_LEVEL if head == "transform" else 0
         ch = [_channels(ngf, i) for i in range(depth)]
 
-        self.encoder = nn.ModuleList([nn.Conv2d(4, ch[0], 4, 2, 1)])
+        # With `reference_input` the encoder also sees where the scene's light is to be read (the reference
+        # area, else the background) as a fifth input channel. The normalization layers and the transform
+        # head's pooling read the area anyway, but the encoder's deepest features see the whole frame and
+        # carry a second light into the prediction; with the channel the encoder can leave it out.
+        self.reference_input = reference_input
+        self.encoder = nn.ModuleList([nn.Conv2d(5 if reference_input else 4, ch[0], 4, 2, 1)])
         self.enc_norms = nn.ModuleList([nn.Identity()])
         for i in range(1, depth):
             innermost = i == depth - 1
@@ -112,7 +117,7 @@ class RainNet(nn.Module):
     def _features(self, composite, mask, reference=None):
         """(encoder features per level, decoder features at the last block's level)."""
         skips = []
-        x = torch.cat([composite, mask], 1)
+        x = torch.cat([composite, mask] + ([style_weights(mask, reference)] if self.reference_input else []), 1)
         for i, (conv, norm) in enumerate(zip(self.encoder, self.enc_norms)):
             x = conv(x if i == 0 else nn.functional.leaky_relu(x, 0.2))
             x = norm(x)
@@ -191,6 +196,19 @@ def build_rainnet(preset: str | None = None, **overrides) -> RainNet:
     kwargs = dict(PRESETS[preset]) if preset else {}
     kwargs.update(overrides)
     return RainNet(**kwargs)
+
+
+def with_reference_input(net: RainNet) -> RainNet:
+    """`net` with the reference area as a fifth input channel whose weights start at zero: the same
+    function as before, which training with reference areas then teaches to use the channel."""
+    if net.reference_input:
+        return net
+    wider = RainNet(**{**net.config, "reference_input": True})
+    state = net.state_dict()
+    first = state["encoder.0.weight"]
+    state["encoder.0.weight"] = torch.cat([first, first.new_zeros(first.shape[0], 1, *first.shape[2:])], 1)
+    wider.load_state_dict(state)
+    return wider.to(first.device).train(net.training)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -11,7 +11,7 @@ from engine.errors import HarmonizerError, MaskError
 from engine.harmonizer import Harmonizer
 from engine.model_file import REFERENCE_AREAS, load_model, read_info, save_blend, save_model
 from engine.normalization import RAIN
-from engine.rainnet import Blend, RainNet
+from engine.rainnet import Blend, RainNet, with_reference_input
 from trainer.references import reference_area, relight_elsewhere
 
 
@@ -101,6 +101,66 @@ def test_fine_tuning_a_model_that_follows_references_keeps_training_them(tmp_pat
         cfg = TrainConfig(data=["x"], init=None if init is None else str(init), reference_share=given)
         resolve_recipe(cfg)
         assert cfg.reference_share == expected
+
+
+def test_the_reference_input_channel_starts_as_the_same_function_and_then_reads_the_area(tmp_path):
+    net = nudged()
+    wider = with_reference_input(net).eval()
+    assert wider.reference_input and wider.encoder[0].in_channels == 5 and with_reference_input(wider) is wider
+    comp, mask, left, right = scene(64, 64)
+    c = torch.from_numpy(comp).permute(2, 0, 1)[None].float() / 127.5 - 1
+    m = torch.from_numpy(mask)[None, None]
+    refs = [None] + [torch.from_numpy(a)[None, None] for a in (left, right)]
+    with torch.no_grad():
+        for ref in refs:
+            assert torch.allclose(net(c, m, ref), wider(c, m, ref), atol=1e-6)
+        encoded = [wider._features(c, m, ref)[0][0] for ref in refs]
+        wider.encoder[0].weight[:, 4].normal_()  # as if trained: the encoder now sees which area is meant
+        changed = [wider._features(c, m, ref)[0][0] for ref in refs]
+    assert all((a - b).abs().max() > 1e-3 for a, b in zip(encoded, changed))
+    path = save_model(tmp_path / "r.safetensors", wider, {"size": 64, REFERENCE_AREAS: True}, {})
+    loaded, info = load_model(path)
+    assert info.config["reference_input"] is True and loaded.encoder[0].in_channels == 5
+    with torch.no_grad():
+        assert torch.allclose(loaded.float()(c, m, refs[1]), wider(c, m, refs[1]), atol=2e-2)
+
+
+def test_a_crafted_reference_input_flag_is_one_clear_line(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = save_model(tmp_path / "r.safetensors", nudged(), {"size": 64}, {})
+    for value, message in (("yes", "reference_input must be true or false"), (True, "encoder.0.weight")):
+        meta = {"format": "harmonizer-rainnet-2", "config": json.dumps({**read_info(path).config, "reference_input": value}),
+                "card": "{}"}
+        save_file(load_file(str(path)), str(tmp_path / "c.safetensors"), metadata=meta)
+        with pytest.raises(HarmonizerError, match=message):
+            load_model(tmp_path / "c.safetensors")
+
+
+def test_training_with_reference_areas_gives_the_encoder_the_area(tmp_path):
+    from trainer.config import TrainConfig, build_generator, resolve_recipe
+
+    class Notes:
+        def __init__(self):
+            self.lines = []
+
+        def note(self, line):
+            self.lines.append(line)
+
+    plain = save_model(tmp_path / "p.safetensors", nudged(), {"size": 64}, {})
+    for share, resumed, expected in ((0.5, None, True), (0.0, None, False), (None, None, False),
+                                     (0.3, {"head": "transform"}, False)):
+        cfg = TrainConfig(data=["x"], init=str(plain) if resumed is None else None, reference_share=share)
+        resolve_recipe(cfg, resumed)
+        assert cfg.reference_input is expected
+    cfg = TrainConfig(data=["x"], init=str(plain), reference_share=0.5)
+    resolve_recipe(cfg)
+    notes = Notes()
+    model = build_generator(cfg, notes, None)
+    assert model.reference_input and cfg.reference_input and "input channel" in notes.lines[0]
+    fresh = TrainConfig(data=["x"], reference_share=0.5, size=64, depth=5, ngf=4)
+    resolve_recipe(fresh)
+    assert build_generator(fresh, notes, None).encoder[0].in_channels == 5
 
 
 def _files(tmp_path, lead_reference=True):

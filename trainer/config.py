@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from engine.errors import HarmonizerError
 from engine.model_file import load_model, read_info
 from engine.presets import DEFAULT_PRESET, PRESETS
-from engine.rainnet import HEADS, RainNet, build_rainnet
+from engine.rainnet import HEADS, RainNet, build_rainnet, with_reference_input
 from engine.registry import DEFAULT_NAME, resolve_model, validate_name
 from trainer.progress import Reporter
 
@@ -16,7 +16,7 @@ SCENE_SHARE = 0.5  # likewise; with synthesis v2 (docs/quality.md, "Scene light"
 # command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
-            "loss", "synthesis", "ema", "reference_share", "scene_share")
+            "loss", "synthesis", "ema", "reference_share", "scene_share", "reference_input")
 
 
 @dataclass
@@ -52,6 +52,9 @@ class TrainConfig:
     # a model trained with it follows the area a user paints. None: REFERENCE_SHARE when the --init model
     # follows reference areas (a fine-tune keeps what its base can do), else 0.
     reference_share: float | None = None
+    # Whether the encoder sees the reference area as an input channel (engine.rainnet). None: whenever the
+    # run trains with reference areas (a checkpoint from before the channel: never).
+    reference_input: bool | None = None
     # The share of training samples whose whole scene is re-lit around the pasted object
     # (trainer.synthesis.scene_light): it teaches the network to follow the scene's light rather than to
     # give objects back their usual look. None: SCENE_SHARE with synthesis v2, else 0.
@@ -104,6 +107,8 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
     if cfg.reference_share is None:
         follows = cfg.init is not None and resumed is None and read_info(resolve_model(cfg.init)).follows_reference
         cfg.reference_share = REFERENCE_SHARE if follows else 0.0
+    if cfg.reference_input is None:
+        cfg.reference_input = resumed is None and cfg.reference_share > 0
     cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
     cfg.gan = cfg.gan or ("none" if cfg.head == "transform" else "hinge")
 
@@ -122,6 +127,10 @@ def build_generator(cfg: TrainConfig, reporter: Reporter, init_state: dict | Non
         model, info = load_model(resolve_model(cfg.init), "cpu", lead_only=True)
         if cfg.preset:
             raise HarmonizerError("--preset conflicts with --init (the base model's architecture is kept); leave it out")
+        if cfg.reference_input and not model.reference_input:
+            model = with_reference_input(model)
+            reporter.note("the encoder now also sees the reference area (a new input channel, starting at zero)")
+        cfg.reference_input = model.reference_input
         arch = dict(model.config)
         for key in ("ngf", "depth", "norm"):
             wanted = getattr(cfg, key)
@@ -163,7 +172,7 @@ def _converted(base: RainNet, cfg: TrainConfig, reporter: Reporter, name: str) -
 def _fresh(cfg: TrainConfig) -> RainNet:
     # Dropout is the pixel head's noise source for its GAN; a regressed transform only loses by it.
     return build_rainnet(ngf=cfg.ngf, depth=cfg.depth, norm=cfg.norm, head=cfg.head, local=cfg.local is not False,
-                         dropout=0.0 if cfg.head == "transform" else 0.5)
+                         dropout=0.0 if cfg.head == "transform" else 0.5, reference_input=bool(cfg.reference_input))
 
 
 def check_config(cfg: TrainConfig) -> None:
