@@ -290,3 +290,36 @@ def test_scene_light_is_on_for_new_v2_runs_and_off_for_runs_from_before_it():
         cfg = TrainConfig(data=["x"], synthesis=recipe, scene_share=given)
         resolve_recipe(cfg, resumed)
         assert cfg.scene_share == expected
+
+
+def test_distractor_share_sets_how_many_reference_samples_carry_a_second_light(tmp_path):
+    """--distractor-share: of the samples with a reference area, the share whose background outside it is
+    re-lit; 0 leaves every scene as photographed, 1 re-lights them all. Old runs resume with the old 0.5."""
+    from trainer.config import TrainConfig, check_config, resolve_recipe
+    from trainer.references import DISTRACTOR_SHARE
+
+    folder = make_photos(tmp_path / "p", n=8)
+    sets = []
+    for share in (0.0, 1.0):
+        train, val, _ = build_datasets([folder], 32, val_fraction=0.25, log=lambda m: None, reference_share=1.0,
+                                       distractor_share=share)
+        assert train.distractor_share == share and val.reference_share == 0.0
+        sets.append(train)
+    plain, lit = sets
+    relit = 0
+    for k in range(len(plain)):
+        comp0, mask, real0, ref = plain[(0, k)]
+        comp1, _, real1, _ = lit[(0, k)]
+        inside, outside = mask[0] > 0.99, mask[0] < 0.01
+        for comp, real in ((comp0, real0), (comp1, real1)):  # the composite's scene is the target's
+            assert torch.allclose(comp[:, outside], real[:, outside], atol=1.01 / 127.5)
+        assert torch.equal(real1[:, inside], real0[:, inside])  # the object's truth is the area's light
+        relit += not torch.allclose(real1, real0, atol=2 / 127.5)
+    assert relit >= len(plain) - 1  # the same draws, a second light in (nearly) every one
+    for resumed, given, expected in ((None, None, DISTRACTOR_SHARE), ({"head": "transform"}, None, DISTRACTOR_SHARE),
+                                     (None, 1.0, 1.0)):
+        cfg = TrainConfig(data=["x"], distractor_share=given)
+        resolve_recipe(cfg, resumed)
+        assert cfg.distractor_share == expected
+    with pytest.raises(HarmonizerError, match="distractor-share"):
+        check_config(TrainConfig(data=["x"], distractor_share=1.5, lr_decay=0.0))

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train this share of samples (e.g. 0.3) to take the scene's light from a reference area, so "
                         "the model follows the area a user paints (default: 0.3 when the --init model follows "
                         "reference areas, as the default model does; else 0)")
+    p.add_argument("--distractor-share", type=float, metavar="P",
+                   help="of the samples with a reference area, re-light the background outside it in this share "
+                        "(default 0.5), so the model learns to leave a second light out")
     p.add_argument("--scene-share", type=float, metavar="P",
                    help="re-light the whole scene around the pasted object in this share of samples (e.g. 0.5), "
                         "so the model learns to take the scene's light (default 0.5; 0 with --synthesis v1)")

@@ -9,6 +9,7 @@ from engine.presets import DEFAULT_PRESET, PRESETS
 from engine.rainnet import HEADS, RainNet, build_rainnet, with_reference_input
 from engine.registry import DEFAULT_NAME, resolve_model, validate_name
 from trainer.progress import Reporter
+from trainer.references import DISTRACTOR_SHARE
 
 REFERENCE_SHARE = 0.3  # what the default model was fine-tuned with
 SCENE_SHARE = 0.5  # likewise; with synthesis v2 (docs/quality.md, "Scene light")
@@ -16,7 +17,7 @@ SCENE_SHARE = 0.5  # likewise; with synthesis v2 (docs/quality.md, "Scene light"
 # command line): changing any of these midway would not be the same training run any more.
 RUN_KEYS = ("data", "norm", "ngf", "depth", "size", "batch", "seed", "val_fraction", "lr", "max_images",
             "gan", "gan_weight", "l1_weight", "l1_region", "ndf", "init", "run_size", "head", "local",
-            "loss", "synthesis", "ema", "reference_share", "scene_share", "reference_input")
+            "loss", "synthesis", "ema", "reference_share", "scene_share", "reference_input", "distractor_share")
 
 
 @dataclass
@@ -55,6 +56,9 @@ class TrainConfig:
     # Whether the encoder sees the reference area as an input channel (engine.rainnet). None: whenever the
     # run trains with reference areas (a checkpoint from before the channel: never).
     reference_input: bool | None = None
+    # Of the samples with a reference area, the share whose background outside it is re-lit (a second
+    # light the model must leave out). None: trainer.references.DISTRACTOR_SHARE.
+    distractor_share: float | None = None
     # The share of training samples whose whole scene is re-lit around the pasted object
     # (trainer.synthesis.scene_light): it teaches the network to follow the scene's light rather than to
     # give objects back their usual look. None: SCENE_SHARE with synthesis v2, else 0.
@@ -107,6 +111,8 @@ def resolve_recipe(cfg: TrainConfig, resumed: dict | None = None) -> None:
     if cfg.reference_share is None:
         follows = cfg.init is not None and resumed is None and read_info(resolve_model(cfg.init)).follows_reference
         cfg.reference_share = REFERENCE_SHARE if follows else 0.0
+    if cfg.distractor_share is None:  # also what a checkpoint from before the option trained with
+        cfg.distractor_share = DISTRACTOR_SHARE
     if cfg.reference_input is None:
         cfg.reference_input = resumed is None and cfg.reference_share > 0
     cfg.loss = cfg.loss or ("fnmse" if cfg.head == "transform" else "l1")
@@ -197,6 +203,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise HarmonizerError("--ema must be a decay in [0, 1), e.g. 0.999 (0 = off)")
     if not 0 <= (cfg.reference_share or 0.0) <= 1:
         raise HarmonizerError("--reference-share must be a share of the samples in [0, 1]")
+    if not 0 <= (cfg.distractor_share or 0.0) <= 1:
+        raise HarmonizerError("--distractor-share must be a share of the reference samples in [0, 1]")
     if not 0 <= (cfg.scene_share or 0.0) <= 1:
         raise HarmonizerError("--scene-share must be a share of the samples in [0, 1]")
     if not 0 <= cfg.val_fraction < 1:

@@ -120,7 +120,8 @@ class HarmonizationDataset(Dataset):
     """
 
     def __init__(self, entries: list[Entry], size: int, train: bool, seed: int = 0, cache: list | None = None,
-                 synthesis: str = "v2", reference_share: float = 0.0, scene_share: float = 0.0):
+                 synthesis: str = "v2", reference_share: float = 0.0, scene_share: float = 0.0,
+                 distractor_share: float = DISTRACTOR_SHARE):
         self.entries = entries
         self.size = size
         self.train = train
@@ -131,7 +132,7 @@ class HarmonizationDataset(Dataset):
         # Validation sets keep 0 (their scores stay comparable across runs); benchmarks/reference_check.py
         # sets a validation set's share and distractor share to score the reference behaviour itself.
         self.reference_share = reference_share
-        self.distractor_share = DISTRACTOR_SHARE
+        self.distractor_share = distractor_share
         self.scene_share = scene_share  # trainer.synthesis.scene_light; validation keeps 0 as well
         self.by_kind: dict[str, list[int]] = {}
         for i, e in enumerate(entries):
@@ -286,7 +287,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
 def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, max_images: int | None = None,
                    threads: int | None = None, log=None, synthesis: str = "v2", reference_share: float = 0.0,
-                   scene_share: float = 0.0):
+                   scene_share: float = 0.0, distractor_share: float = DISTRACTOR_SHARE):
     """(train dataset, val dataset, DataReport) from one or more data folders."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     report = DataReport()
@@ -316,7 +317,8 @@ def build_datasets(dirs, size: int, val_fraction: float = 0.1, seed: int = 0, ma
         where = ", ".join(str(d) for d in dirs)
         raise HarmonizerError(f"no usable training images in {where} ({report.skipped} unreadable)")
     report.train, report.val = len(train_e), len(val_e)
-    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis, reference_share, scene_share),
+    return (HarmonizationDataset(train_e, size, True, seed, train_cache, synthesis, reference_share, scene_share,
+                                 distractor_share),
             HarmonizationDataset(val_e, size, False, seed, val_cache), report)
 
 

@@ -141,7 +141,8 @@ class _Trainer:
             raise HarmonizerError(f"--size {cfg.size} must be a multiple of {self.generator.multiple}")
         self.train_ds, self.val_ds, self.data_report = build_datasets(
             cfg.data, cfg.size, cfg.val_fraction, cfg.seed, cfg.max_images, log=self.rep.note,
-            synthesis=cfg.synthesis, reference_share=cfg.reference_share, scene_share=cfg.scene_share)
+            synthesis=cfg.synthesis, reference_share=cfg.reference_share, scene_share=cfg.scene_share,
+            distractor_share=cfg.distractor_share)
         if self.data_report.skipped:
             self.rep.note(f"warning: {self.data_report.skipped} unreadable image(s) skipped")
         per_rank = len(self.train_ds) // info.world
@@ -456,6 +457,7 @@ class _Trainer:
             "ema": cfg.ema,
             "reference_share": cfg.reference_share,
             "scene_share": cfg.scene_share,
+            "distractor_share": cfg.distractor_share,
             "validation": {"split": f"{cfg.val_fraction:g} of source photos (name hash)",
                            "before": s.before, "after": self._last_metrics(), "composite": s.composite},
         }
