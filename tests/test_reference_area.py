@@ -107,8 +107,9 @@ def test_the_chosen_area_steers_the_object_on_a_real_photo():
     """The bundled sample (a real photo of a launch pad, a real cut-out of an astronaut) with a second light:
     the left third of the scene lit warm, the right third cool. With the classical method the astronaut
     harmonized against an area on the left ends warmer than against one on the right, and so does it with
-    the default model, though far less (docs/quality.md: warmth 34.4 against 31.9; the model before
-    scene-light training went the wrong way, 41.2 against 41.9)."""
+    the default model, though less: docs/quality.md has 36.0 against 29.8, 33.7 for the whole background.
+    The default before its encoder saw the area moved 34.4 against 31.9 and fails the margin here; the one
+    before scene-light training went the wrong way (41.2 against 41.9)."""
     from engine.bundled import bundled_dir
     from engine.image_io import read_image
 
@@ -133,4 +134,5 @@ def test_the_chosen_area_steers_the_object_on_a_real_photo():
     plain = h.harmonize(comp, mask)
     warm, cool = (h.harmonize(comp, mask, reference=r) for r in (left, right))
     assert np.abs(warm.astype(int) - plain).max() > 2 and h.notice == ""
-    assert warmth(warm, mask) > warmth(cool, mask) + 1
+    assert warmth(warm, mask) > warmth(plain, mask) > warmth(cool, mask)
+    assert warmth(warm, mask) > warmth(cool, mask) + 4
