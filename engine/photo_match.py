@@ -6,8 +6,10 @@ Both methods read the photo through the statistics they already use for the scen
 mixes the Lab mean and spread. A network trained with reference areas (trainer.references) sees the photo
 beside the composite, on one canvas twice as wide, and the photo's side joins its reference weights: the
 RAIN layers and the transform head then take their statistics from the photo (alpha of the weight) and
-from the scene's own reference or background (the rest). Only statistics are read, so the photo is kept
-small (MAX_SIDE).
+from the scene's own reference or background (the rest). A network whose encoder also sees the reference
+area (engine.rainnet, reference_input) sees those weights as its fifth channel too: fractional there,
+where training only showed it whole areas, which is harmless in scale (the scene's side weighs about
+1 - alpha). Only statistics and that weight map are read, so the photo is kept small (MAX_SIDE).
 """
 from __future__ import annotations
 

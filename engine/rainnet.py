@@ -208,7 +208,7 @@ def with_reference_input(net: RainNet) -> RainNet:
     first = state["encoder.0.weight"]
     state["encoder.0.weight"] = torch.cat([first, first.new_zeros(first.shape[0], 1, *first.shape[2:])], 1)
     wider.load_state_dict(state)
-    return wider.to(first.device).train(net.training)
+    return wider.to(first.device, first.dtype).train(net.training)
 
 
 def count_parameters(model: nn.Module) -> int:

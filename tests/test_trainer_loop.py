@@ -552,3 +552,37 @@ def test_a_run_from_scratch_builds_a_registry_preset(tmp_path, capsys):
     rc, events, err = run_cli(capsys, *small, "--preset", "tiny", "--init", events[-1]["model_path"],
                               "--run-dir", tmp_path / "i")
     assert rc == 1 and "--preset" in events[-1]["message"]
+
+
+def test_a_fine_tune_with_reference_areas_widens_the_encoder_and_resumes_so(tmp_path, capsys, monkeypatch):
+    """--init a model without the reference input and train reference areas: the run adds the channel,
+    keeps --distractor-share, and a resumed run rebuilds the same 5-channel network from its checkpoint."""
+    import trainer.train
+
+    shares = []
+    real_build = trainer.train.build_datasets
+
+    def recording_build(*args, **kwargs):
+        train_set, val_set, report = real_build(*args, **kwargs)
+        shares.append(train_set.distractor_share)
+        return train_set, val_set, report
+
+    monkeypatch.setattr(trainer.train, "build_datasets", recording_build)
+    data = photo_folder(tmp_path / "photos", n=6, corrupt=0)
+    rc, events, err = run_cli(capsys, "--data", data, "--steps", 1, "--run-dir", tmp_path / "base", *TINY)
+    assert rc == 0, err
+    base = events[-1]["model_path"]
+    assert read_info(base).config["reference_input"] is False
+    tiny_no_ngf = [a for a in TINY if a not in ("--ngf", "4")]
+    rc, events, err = run_cli(capsys, "--data", data, "--init", base, "--steps", 1, "--reference-share", 0.5,
+                              "--distractor-share", 1.0, "--run-dir", tmp_path / "ft", *tiny_no_ngf)
+    assert rc == 0, err
+    ckpt = events[-1]["checkpoint"]
+    assert load_checkpoint(ckpt)["config"]["distractor_share"] == 1.0
+    assert generator_state(ckpt)["encoder.0.weight"].shape[1] == 5
+    rc, events, err = run_cli(capsys, "--resume", ckpt, "--steps", 2)
+    assert rc == 0, err
+    tuned, info = load_model(events[-1]["model_path"])
+    assert info.config["reference_input"] is True and tuned.encoder[0].in_channels == 5
+    assert info.card["distractor_share"] == 1.0 and info.card["reference_share"] == 0.5
+    assert shares == [0.5, 1.0, 1.0]  # the base run's default, then the option, kept on resume
