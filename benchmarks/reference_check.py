@@ -30,8 +30,7 @@ def check(models: list[str], data: list[str], limit: int | None = None, size: in
     """{method: {"fmse", "psnr", "refused"}} over the split's scenes with a second light."""
     _, val, _ = build_datasets(data, size, log=lambda m: None)
     val.reference_share, val.distractor_share = 1.0, 1.0
-    methods = {"classical": Harmonizer(method="classical")}
-    methods.update({Path(m).stem if m.endswith(".safetensors") else m: Harmonizer(model=m, device="cpu") for m in models})
+    methods = {h.model_name: h for h in [Harmonizer(method="classical")] + [Harmonizer(model=m, device="cpu") for m in models]}
     scores = {"composite": MetricAverager()}
     refused: dict[str, int] = {}
     count = min(len(val), limit) if limit else len(val)

@@ -62,10 +62,8 @@ def gains(method: Harmonizer, photo: np.ndarray, mask: np.ndarray) -> tuple[floa
 
 def measure(models: list[str], data: list[str], limit: int | None = None) -> dict:
     _, val, _ = build_datasets(data, 128, log=lambda m: None)
-    methods = {}
-    for m in models:
-        name = Path(m).stem if m.endswith(".safetensors") else m
-        methods[name] = Harmonizer(method="classical") if m == "classical" else Harmonizer(model=m, device="cpu")
+    methods = {h.model_name: h for h in (Harmonizer(method="classical") if m == "classical" else
+                                         Harmonizer(model=m, device="cpu") for m in models)}
     found: dict[str, list] = {name: [] for name in methods}
     count = min(len(val), limit) if limit else len(val)
     for i in range(count):
